@@ -1,0 +1,3 @@
+from analyzer.cli.app import main
+
+main()

@@ -1,0 +1,151 @@
+"""AppContext: the application's lifecycle and its service registry.
+
+    async with AppContext(settings) as app:
+        crud = app.get_service("core.database.crud_service")
+
+Phase 1 (discovery) runs on construction: sync, imports only. Phase 2 runs on
+entry: the data directory, one engine per database, schemas at head, services
+built and initialized in dependency order. Exit closes services in reverse order
+and disposes engines. A context cannot be reopened once closed.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from analyzer.discovery import Discovery, discover
+from analyzer.errors import AnalyzerError, ContextStateError, DataDirError, UnknownServiceError
+from analyzer.settings import Settings
+from modules.core.database.database_infrastructure import DatabaseRuntime, sqlite_file
+
+
+class ContextState(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    CLOSED = "closed"
+
+
+class AppContext:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        packages: Sequence[str] | None = None,
+        extra_packages: Iterable[str] = (),
+        discovery: Discovery | None = None,
+    ) -> None:
+        self.settings = settings
+        self.discovery = discovery or discover(packages, extra_packages)
+        self.state = ContextState.NEW
+        self._services: dict[str, Any] = {}
+        self._started: list[Any] = []
+        self.database_runtime = DatabaseRuntime(
+            self._database_urls(), settings.busy_timeout_s, settings.echo_sql
+        )
+
+    def _database_urls(self) -> Mapping[str, str]:
+        return {name: self.settings.database_url(name) for name in self.discovery.databases}
+
+    # --- lifecycle ---------------------------------------------------------
+
+    async def __aenter__(self) -> AppContext:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if self.state is not ContextState.NEW:
+            raise ContextStateError(
+                f"cannot start an application context that is {self.state.value}"
+            )
+        self.state = ContextState.RUNNING
+        try:
+            self._prepare_data_dir()
+            for name, database in self.discovery.databases.items():
+                await self.database_runtime.open(name, database.base, database.model_modules)
+            for spec in self.discovery.services:
+                service = spec.factory(self)
+                self._services[spec.name] = service
+                await _call_if_present(service, "initialize")
+                self._started.append(service)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self.state is ContextState.CLOSED:
+            return
+        self.state = ContextState.CLOSED
+        try:
+            for service in reversed(self._started):
+                await _call_if_present(service, "close")
+        finally:
+            self._started.clear()
+            self._services.clear()
+            await self.database_runtime.dispose()
+
+    def _prepare_data_dir(self) -> None:
+        """Create the directory of every SQLite database and check that it is writable."""
+        directories = {
+            path.parent
+            for name in self.discovery.databases
+            if (path := sqlite_file(self.settings.database_url(name))) is not None
+        }
+        for directory in sorted(directories):
+            _ensure_writable_dir(directory)
+
+    # --- services ----------------------------------------------------------
+
+    def get_service(self, name: str) -> Any:
+        if self.state is not ContextState.RUNNING:
+            raise ContextStateError(
+                f"service {name!r} asked for while the application context is {self.state.value}"
+            )
+        try:
+            return self._services[name]
+        except KeyError:
+            known = ", ".join(sorted(self._services)) or "none"
+            raise UnknownServiceError(
+                f"no service named {name!r}; registered services: {known}"
+            ) from None
+
+    @property
+    def service_names(self) -> list[str]:
+        return list(self._services)
+
+
+async def _call_if_present(service: Any, method: str) -> None:
+    hook = getattr(service, method, None)
+    if hook is not None:
+        await hook()
+
+
+def _ensure_writable_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise DataDirError(
+            f"cannot create data directory {directory} ({reason}); "
+            "choose another with --data-dir or ANALYZER_DATA_DIR"
+        ) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise DataDirError(
+            f"data directory {directory} is not writable; fix its permissions or choose "
+            "another with --data-dir or ANALYZER_DATA_DIR"
+        )
+
+
+__all__ = ["AnalyzerError", "AppContext", "ContextState"]

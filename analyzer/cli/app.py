@@ -1,0 +1,56 @@
+"""The root of the CLI: global options and the command table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from analyzer import __version__
+from analyzer.cli import db, ingest, query
+from analyzer.cli.runner import CliState
+
+app = typer.Typer(
+    name="analyzer",
+    help="Semantic document analyzer: ingest a folder of documents, then search and analyse it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"analyzer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Where the databases live [env: ANALYZER_DATA_DIR; default: the user data dir].",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
+    ctx.obj = CliState(data_dir=data_dir)
+
+
+app.command("db-status")(db.db_status)
+app.command("ingest")(ingest.ingest)
+app.command("query")(query.query)
+
+
+def main() -> None:
+    app()

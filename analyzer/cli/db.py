@@ -1,0 +1,101 @@
+"""``analyzer db-status``: the health of every database."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from analyzer import ui
+from analyzer.cli.runner import run_command
+
+if TYPE_CHECKING:
+    from analyzer.app_context import AppContext
+    from modules.core.status import StatusReport
+
+
+def db_status(
+    ctx: typer.Context,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Also run SQLite's integrity check on each database.")
+    ] = False,
+) -> None:
+    """Show each database: location, size, journal mode, schema revision, tables and row counts."""
+
+    async def work(app: AppContext) -> StatusReport:
+        return await app.get_service("core.status").report(check=check)
+
+    report = run_command(ctx, "db-status", {"check": check}, work, lambda r: {"healthy": r.healthy})
+    if json_output:
+        ui.print_json(status_json(report))
+    else:
+        _render(report)
+    if not report.healthy:
+        bad = ", ".join(db.name for db in report.databases if db.integrity not in (None, ["ok"]))
+        ui.error(f"integrity check failed for {bad}; restore from a backup or re-ingest")
+        raise typer.Exit(1)
+
+
+def status_json(report: StatusReport) -> dict[str, Any]:
+    """The stable JSON shape documented in the README."""
+    return {
+        "databases": [
+            {
+                "name": db.name,
+                "url": db.url,
+                "path": db.path,
+                "size_bytes": db.size_bytes,
+                "wal_bytes": db.wal_bytes,
+                "journal_mode": db.journal_mode,
+                "schema_revision": _lowest(rev["found"] for rev in db.schema.values()),
+                "code_revision": _lowest(rev["code"] for rev in db.schema.values()),
+                "schema": db.schema,
+                "tables": [{"name": t.name, "rows": t.rows} for t in db.tables],
+                "integrity": None if db.integrity is None else db.integrity,
+            }
+            for db in report.databases
+        ],
+        "last_runs": [
+            {
+                "id": run.id,
+                "command": run.command,
+                "status": run.status,
+                "exit_code": run.exit_code,
+                "started_at": run.started_at,
+                "ended_at": run.ended_at,
+            }
+            for run in report.recent_runs
+        ],
+    }
+
+
+def _lowest(values: Any) -> int | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def _render(report: StatusReport) -> None:
+    data = status_json(report)
+    rows = [
+        (
+            db["name"],
+            db["path"] or db["url"],
+            ui.human_size(db["size_bytes"]),
+            db["journal_mode"] or "-",
+            f"{db['schema_revision']} (code {db['code_revision']})",
+            "-" if db["integrity"] is None else "; ".join(db["integrity"]),
+        )
+        for db in data["databases"]
+    ]
+    ui.print_table(
+        "Databases", ["name", "location", "size", "journal", "schema", "integrity"], rows
+    )
+    for db in data["databases"]:
+        table_rows = [(t["name"], t["rows"]) for t in db["tables"]]
+        ui.print_table(f"{db['name']} tables", ["table", "rows"], table_rows)
+    runs = [
+        (r["id"], r["command"], r["status"], r["started_at"], r["ended_at"] or "-")
+        for r in data["last_runs"]
+    ]
+    ui.print_table("Last runs", ["id", "command", "status", "started", "ended"], runs)

@@ -1,0 +1,431 @@
+"""Database infrastructure. Only the framework imports this module.
+
+Modules reach database things through ``modules.core.database.db_models`` (the
+contact surface) and services through the application context. Everything here
+that runs at import time is pure: bases and types are built, no engine, file or
+connection is made until ``Databases.open`` runs in phase 2 of start-up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    event,
+    inspect,
+    make_url,
+    select,
+    text,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+from analyzer.errors import (
+    ConflictError,
+    CorruptDatabaseError,
+    DatabaseBusyError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    SchemaMismatchError,
+)
+
+# Constraint names that are stable across dialects and migrations.
+NAMING_CONVENTION: Mapping[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_BASES: dict[str, type[DeclarativeBase]] = {}
+_DATABASE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def get_database_base(name: str) -> type[DeclarativeBase]:
+    """The declarative base of database ``name``: the same class for the same name, always.
+
+    Pure and idempotent: it builds a class with its own ``MetaData`` the first time
+    and returns that class afterwards. It opens no engine and touches no file.
+    """
+    base = _BASES.get(name)
+    if base is not None:
+        return base
+    if not _DATABASE_NAME.match(name):
+        raise ValueError(f"database name {name!r} must be lowercase letters, digits and _")
+    metadata = MetaData(naming_convention=dict(NAMING_CONVENTION))
+    base = type(
+        f"{name.title().replace('_', '')}Base",
+        (DeclarativeBase,),
+        {"metadata": metadata, "__abstract__": True, "__module__": __name__},
+    )
+    base.info_database_name = name  # type: ignore[attr-defined]
+    _BASES[name] = base
+    return base
+
+
+def database_name_of(model: type[Any]) -> str:
+    """The database a model class belongs to, from the metadata it was declared on."""
+    metadata = getattr(model, "metadata", None)
+    for name, base in _BASES.items():
+        if base.metadata is metadata:
+            return name
+    raise TypeError(f"{model!r} is not declared on a base from get_database_base()")
+
+
+class SQLiteJSON(TypeDecorator[Any]):
+    """JSON stored as TEXT on SQLite and as JSONB on PostgreSQL."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSONB())
+        return dialect.type_descriptor(JSON())
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that is always timezone-aware UTC, also on SQLite (which drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+# --- schema revisions -------------------------------------------------------
+
+# Every database records, per declaring module, the schema revision it is at.
+_REVISION_METADATA = MetaData()
+SCHEMA_REVISIONS = Table(
+    "analyzer_schema",
+    _REVISION_METADATA,
+    Column("module", String(200), primary_key=True),
+    Column("revision", Integer, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+Migration = Callable[[Connection], None]
+
+
+@dataclass(frozen=True)
+class ModelsDeclaration:
+    """What one ``db_models`` module declares about its schema."""
+
+    key: str
+    head: int
+    migrations: Mapping[int, Migration]
+
+    @classmethod
+    def of(cls, models: Any) -> ModelsDeclaration:
+        return cls(
+            key=models.__name__,
+            head=int(getattr(models, "SCHEMA_REVISION", 1)),
+            migrations=dict(getattr(models, "MIGRATIONS", {})),
+        )
+
+
+@dataclass(frozen=True)
+class SchemaPlan:
+    """Revisions found in a database versus the code's heads."""
+
+    found: Mapping[str, int | None]
+    heads: Mapping[str, int]
+    tables_missing: bool
+
+    @property
+    def needs_write(self) -> bool:
+        stale = any(self.found.get(key) != head for key, head in self.heads.items())
+        return stale or self.tables_missing
+
+
+def read_revisions(conn: Connection) -> dict[str, int]:
+    if not inspect(conn).has_table(SCHEMA_REVISIONS.name):
+        return {}
+    rows = conn.execute(select(SCHEMA_REVISIONS.c.module, SCHEMA_REVISIONS.c.revision))
+    return {str(module): int(revision) for module, revision in rows}
+
+
+def plan_schema(
+    conn: Connection, metadata: MetaData, declarations: Iterable[ModelsDeclaration], label: str
+) -> SchemaPlan:
+    """Read-only look at a database: which revisions it holds, and is anything missing."""
+    found = read_revisions(conn)
+    heads = {d.key: d.head for d in declarations}
+    for key, head in heads.items():
+        current = found.get(key)
+        if current is not None and current > head:
+            raise SchemaMismatchError(
+                f"{label} was created by a newer analyzer (schema {current} > {head} "
+                f"for {key}); upgrade analyzer"
+            )
+    existing = set(inspect(conn).get_table_names())
+    missing = any(table.name not in existing for table in metadata.sorted_tables)
+    return SchemaPlan({k: found.get(k) for k in heads}, heads, missing)
+
+
+def apply_schema(
+    conn: Connection,
+    metadata: MetaData,
+    declarations: Iterable[ModelsDeclaration],
+    plan: SchemaPlan,
+    label: str,
+) -> None:
+    """Create a new database at head, or upgrade an older one, in the caller's transaction."""
+    for decl in declarations:
+        current = plan.found.get(decl.key)
+        if current is None:
+            continue  # new: create_all below builds the tables at head
+        for revision in range(current + 1, decl.head + 1):
+            migration = decl.migrations.get(revision)
+            if migration is None:
+                raise SchemaMismatchError(
+                    f"{label} is at schema {current} for {decl.key} and no migration leads "
+                    f"to {revision}; back it up and re-create it with a fresh --data-dir"
+                )
+            migration(conn)
+    SCHEMA_REVISIONS.create(conn, checkfirst=True)
+    metadata.create_all(conn, checkfirst=True)
+    now = utcnow()
+    for decl in declarations:
+        conn.execute(SCHEMA_REVISIONS.delete().where(SCHEMA_REVISIONS.c.module == decl.key))
+        conn.execute(
+            SCHEMA_REVISIONS.insert().values(module=decl.key, revision=decl.head, updated_at=now)
+        )
+
+
+# --- engines ----------------------------------------------------------------
+
+READONLY_OPTION = "analyzer_readonly"
+
+
+def is_sqlite_url(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def display_location(url: str) -> str:
+    """A file path for SQLite, else the URL with its password hidden."""
+    path = sqlite_file(url)
+    if path is not None:
+        return str(path)
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_s: float) -> None:
+    busy_ms = int(busy_timeout_s * 1000)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves (below), so the driver must not.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front, so concurrent writers queue on
+        # busy_timeout instead of failing when a read lock cannot be upgraded.
+        readonly = conn.get_execution_options().get(READONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def create_engine_for(url: str, busy_timeout_s: float, echo: bool = False) -> AsyncEngine:
+    """One engine per database; SQLite gets its pragmas on every pooled connection."""
+    if is_sqlite_url(url):
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": busy_timeout_s})
+        _install_sqlite_pragmas(engine, busy_timeout_s)
+        return engine
+    return create_async_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def dialect_insert(dialect_name: str, table: Any) -> Any:
+    """An INSERT that supports ``on_conflict_do_update`` for the dialect at hand."""
+    if dialect_name == "sqlite":
+        return sqlite.insert(table)
+    if dialect_name == "postgresql":
+        return postgresql.insert(table)
+    raise DatabaseError(f"upserts are not supported on {dialect_name}; use SQLite or PostgreSQL")
+
+
+# --- errors -----------------------------------------------------------------
+
+_BUSY = ("database is locked", "database table is locked", "database is busy")
+_CORRUPT = ("file is not a database", "database disk image is malformed", "not a database")
+_UNWRITABLE = ("unable to open database file", "readonly database", "disk i/o error")
+_SCHEMA = ("no such table", "no such column", "has no column")
+
+
+def _root_message(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc.__cause__ or exc
+    return str(orig).lower()
+
+
+def translate_database_error(
+    exc: BaseException, label: str, busy_timeout_s: float
+) -> DatabaseError | None:
+    """Map a driver error on database ``label`` to one of ours, or None if unexpected."""
+    message = _root_message(exc)
+    if isinstance(exc, sa_exc.IntegrityError):
+        return ConflictError(f"{label}: {message}; the row already exists or breaks a constraint")
+    if any(marker in message for marker in _BUSY):
+        return DatabaseBusyError(
+            f"{label} is locked by another process (waited {busy_timeout_s:g} s); "
+            "retry when it finishes, or raise ANALYZER_BUSY_TIMEOUT"
+        )
+    if any(marker in message for marker in _CORRUPT):
+        return CorruptDatabaseError(
+            f"{label} is damaged or not a SQLite database ({message}); move it aside "
+            "and run again to start a fresh one, or restore it from a backup"
+        )
+    if any(marker in message for marker in _UNWRITABLE):
+        return DatabaseUnavailableError(
+            f"cannot open or write {label} ({message}); check its permissions and free space, "
+            "or choose another --data-dir"
+        )
+    if any(marker in message for marker in _SCHEMA):
+        return SchemaMismatchError(
+            f"{label} does not have the expected schema ({message}); "
+            "run it with the analyzer version that created it, or start a fresh --data-dir"
+        )
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, sqlite3.Error)):
+        return DatabaseUnavailableError(f"{label}: {message}; check that the database is reachable")
+    return None
+
+
+def sqlite_integrity_check(conn: Connection) -> list[str]:
+    rows = conn.execute(text("PRAGMA integrity_check")).scalars().all()
+    return [str(r) for r in rows]
+
+
+# --- runtime: engines and schemas of the discovered databases ----------------
+
+
+@dataclass
+class OpenDatabase:
+    """A database in use: its engine and the revisions its schema is at."""
+
+    name: str
+    url: str
+    label: str
+    engine: AsyncEngine
+    metadata: MetaData
+    declarations: tuple[ModelsDeclaration, ...]
+    revisions: dict[str, int]
+
+    @property
+    def file(self) -> Path | None:
+        return sqlite_file(self.url)
+
+    @property
+    def readonly_engine(self) -> AsyncEngine:
+        return self.engine.execution_options(**{READONLY_OPTION: True})
+
+
+class DatabaseRuntime:
+    """Opens one engine per discovered database and brings its schema to head."""
+
+    def __init__(self, urls: Mapping[str, str], busy_timeout_s: float, echo: bool = False):
+        self._urls = dict(urls)
+        self.busy_timeout_s = busy_timeout_s
+        self._echo = echo
+        self._open: dict[str, OpenDatabase] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._open)
+
+    def get(self, name: str) -> OpenDatabase:
+        try:
+            return self._open[name]
+        except KeyError:
+            known = ", ".join(sorted(self._open)) or "none"
+            raise DatabaseUnavailableError(
+                f"no database named {name!r} is open (open: {known}); "
+                "check the module that declares it"
+            ) from None
+
+    def translate(self, exc: BaseException, name: str) -> DatabaseError | None:
+        label = self._open[name].label if name in self._open else name
+        return translate_database_error(exc, label, self.busy_timeout_s)
+
+    async def open(self, name: str, base: type[DeclarativeBase], models: Iterable[Any]) -> None:
+        url = self._urls[name]
+        label = display_location(url)
+        engine = create_engine_for(url, self.busy_timeout_s, self._echo)
+        declarations = tuple(ModelsDeclaration.of(m) for m in models)
+        database = OpenDatabase(name, url, label, engine, base.metadata, declarations, {})
+        self._open[name] = database
+        try:
+            database.revisions = await self._ensure_schema(database)
+        except DatabaseError:
+            raise
+        except Exception as exc:
+            translated = translate_database_error(exc, label, self.busy_timeout_s)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    async def _ensure_schema(self, db: OpenDatabase) -> dict[str, int]:
+        def plan(conn: Connection) -> SchemaPlan:
+            return plan_schema(conn, db.metadata, db.declarations, db.label)
+
+        async with db.readonly_engine.connect() as conn:
+            current = await conn.run_sync(plan)
+            await conn.rollback()
+        if current.needs_write:
+            async with db.engine.begin() as conn:
+                # Plan again under the write lock: another process may have done it.
+                current = await conn.run_sync(plan)
+                if current.needs_write:
+                    await conn.run_sync(
+                        lambda c: apply_schema(c, db.metadata, db.declarations, current, db.label)
+                    )
+        return {d.key: d.head for d in db.declarations}
+
+    async def dispose(self) -> None:
+        for database in self._open.values():
+            await database.engine.dispose()
+        self._open.clear()

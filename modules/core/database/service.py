@@ -1,0 +1,158 @@
+"""DatabaseService: sessions and status for every discovered database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, func, inspect, select, table, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from analyzer.errors import DatabaseError
+from modules.core.database.database_infrastructure import (
+    DatabaseRuntime,
+    OpenDatabase,
+    database_name_of,
+    read_revisions,
+    sqlite_integrity_check,
+)
+
+
+@dataclass(frozen=True)
+class TableStatus:
+    name: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class DatabaseStatus:
+    name: str
+    url: str
+    path: str | None
+    size_bytes: int | None
+    wal_bytes: int | None
+    journal_mode: str | None
+    schema: dict[str, dict[str, int | None]]
+    tables: list[TableStatus] = field(default_factory=list)
+    integrity: list[str] | None = None
+
+
+class DatabaseService:
+    """Hands out sessions; never builds engines (the framework did that at start-up)."""
+
+    def __init__(self, runtime: DatabaseRuntime) -> None:
+        self._runtime = runtime
+        self._makers: dict[tuple[str, bool], async_sessionmaker[AsyncSession]] = {}
+
+    async def initialize(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._makers.clear()
+
+    @property
+    def names(self) -> list[str]:
+        return self._runtime.names
+
+    def database_for(self, model: type[Any]) -> str:
+        return database_name_of(model)
+
+    def engine(self, name: str, readonly: bool = False) -> AsyncEngine:
+        database = self._runtime.get(name)
+        return database.readonly_engine if readonly else database.engine
+
+    def dialect(self, name: str) -> str:
+        return self._runtime.get(name).engine.dialect.name
+
+    def get_database_session(
+        self, name: str, readonly: bool = False
+    ) -> async_sessionmaker[AsyncSession]:
+        """A session factory for database ``name``; read-only sessions take no write lock."""
+        key = (name, readonly)
+        maker = self._makers.get(key)
+        if maker is None:
+            maker = async_sessionmaker(self.engine(name, readonly), expire_on_commit=False)
+            self._makers[key] = maker
+        return maker
+
+    @asynccontextmanager
+    async def session(self, name: str) -> AsyncIterator[AsyncSession]:
+        """A write session: commits on success, rolls back on error, translates driver errors."""
+        async with self.get_database_session(name)() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException as exc:
+                await session.rollback()
+                raise self.translate(exc, name) from exc
+
+    @asynccontextmanager
+    async def read_session(self, name: str) -> AsyncIterator[AsyncSession]:
+        async with self.get_database_session(name, readonly=True)() as session:
+            # Closing the session (not rolling back) ends the read transaction and
+            # leaves loaded objects usable after the block.
+            try:
+                yield session
+            except BaseException as exc:
+                raise self.translate(exc, name) from exc
+
+    def translate(self, exc: BaseException, name: str) -> BaseException:
+        """Our error for a driver error; anything else passes through unchanged."""
+        if isinstance(exc, DatabaseError):
+            return exc
+        translated = self._runtime.translate(exc, name)
+        return exc if translated is None else translated
+
+    async def status(self, check: bool = False) -> list[DatabaseStatus]:
+        return [await self._status_of(self._runtime.get(n), check) for n in self.names]
+
+    async def _status_of(self, database: OpenDatabase, check: bool) -> DatabaseStatus:
+        try:
+            async with database.readonly_engine.connect() as conn:
+                tables, revisions, journal, integrity = await conn.run_sync(
+                    _inspect_database, database.engine.dialect.name, check
+                )
+                await conn.rollback()
+        except Exception as exc:
+            raise self.translate(exc, database.name) from exc
+        schema = {
+            d.key: {"found": revisions.get(d.key), "code": d.head} for d in database.declarations
+        }
+        path = database.file
+        return DatabaseStatus(
+            name=database.name,
+            url=database.url,
+            path=str(path) if path else None,
+            size_bytes=_file_size(path),
+            wal_bytes=_file_size(path.with_name(path.name + "-wal")) if path else None,
+            journal_mode=journal,
+            schema=schema,
+            tables=tables,
+            integrity=integrity,
+        )
+
+
+def _file_size(path: Any) -> int | None:
+    try:
+        return path.stat().st_size if path is not None else None
+    except OSError:
+        return None
+
+
+def _inspect_database(
+    conn: Connection, dialect: str, check: bool
+) -> tuple[list[TableStatus], dict[str, int], str | None, list[str] | None]:
+    names = sorted(inspect(conn).get_table_names())
+    tables = [
+        TableStatus(name, conn.execute(select(func.count()).select_from(table(name))).scalar_one())
+        for name in names
+    ]
+    journal = None
+    integrity = None
+    if dialect == "sqlite":
+        journal = conn.execute(text("PRAGMA journal_mode")).scalar_one()
+        if check:
+            integrity = sqlite_integrity_check(conn)
+    return tables, read_revisions(conn), journal, integrity

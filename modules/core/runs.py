@@ -1,0 +1,125 @@
+"""RunService: framework.db's record of modules, databases and command runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.discovery import Discovery
+from modules.core.database.crud_service import CRUDService
+from modules.core.database.db_models import utcnow
+from modules.core.db_models import CommandRun, DatabaseRecord, ModuleRecord
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    id: int
+    command: str
+    status: str
+    exit_code: int | None
+    started_at: str
+    ended_at: str | None
+    error: str | None
+
+
+class RunService:
+    def __init__(
+        self,
+        crud: CRUDService,
+        discovery: Discovery,
+        locations: Mapping[str, str],
+        revisions: Mapping[str, Mapping[str, int]],
+    ) -> None:
+        self._crud = crud
+        self._discovery = discovery
+        self._locations = dict(locations)
+        self._revisions = {name: dict(r) for name, r in revisions.items()}
+
+    async def initialize(self) -> None:
+        """Remember which modules and databases this run found."""
+        now = utcnow()
+        modules = [
+            {
+                "name": m.spec.name,
+                "package": m.package,
+                "version": m.spec.version,
+                "source": m.source,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+            for m in self._discovery.modules
+        ]
+        databases = [
+            {
+                "name": name,
+                "location": self._locations[name],
+                "revisions": self._revisions.get(name, {}),
+                "checked_at": now,
+            }
+            for name in self._locations
+        ]
+        async with self._crud.transaction(ModuleRecord) as session:
+            await self._crud.bulk_upsert(
+                ModuleRecord,
+                modules,
+                conflict_columns=["name"],
+                update_columns=["package", "version", "source", "last_seen_at"],
+                session=session,
+            )
+            await self._crud.bulk_upsert(
+                DatabaseRecord, databases, conflict_columns=["name"], session=session
+            )
+
+    async def close(self) -> None:
+        return None
+
+    async def start(self, command: str, arguments: Mapping[str, Any]) -> int:
+        run = await self._crud.create(CommandRun(command=command, arguments=_jsonable(arguments)))
+        return run.id
+
+    async def finish(
+        self,
+        run_id: int,
+        *,
+        exit_code: int,
+        summary: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        await self._crud.update(
+            CommandRun,
+            run_id,
+            {
+                "ended_at": utcnow(),
+                "status": "ok" if exit_code == 0 else "failed",
+                "exit_code": exit_code,
+                "summary": _jsonable(summary) if summary is not None else None,
+                "error": error,
+            },
+        )
+
+    async def recent(self, limit: int = 5) -> list[RunSummary]:
+        runs = await self._crud.list(CommandRun, order_by="-id", limit=limit)
+        return [
+            RunSummary(
+                id=r.id,
+                command=r.command,
+                status=r.status,
+                exit_code=r.exit_code,
+                started_at=r.started_at.isoformat(),
+                ended_at=r.ended_at.isoformat() if r.ended_at else None,
+                error=r.error,
+            )
+            for r in runs
+        ]
+
+
+def _jsonable(value: Any) -> Any:
+    """Arguments and summaries as JSON-safe values (paths and the like become strings)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)

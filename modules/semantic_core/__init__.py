@@ -1,0 +1,1 @@
+"""semantic_core: documents, chunks, embeddings, search and analysis."""
