@@ -1,0 +1,1 @@
+"""A third-party module, as a plugin package would ship one, for discovery tests."""

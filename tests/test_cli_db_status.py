@@ -1,0 +1,159 @@
+"""``analyzer db-status`` and start-up failures, through Typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from analyzer import __version__
+from analyzer.cli.app import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    return runner.invoke(app, list(args), env=env)
+
+
+def test_db_status_json_lists_both_databases_and_creates_them(data_dir: Path) -> None:
+    result = invoke("--data-dir", str(data_dir), "db-status", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    by_name = {db["name"]: db for db in report["databases"]}
+    assert {"framework", "semantic_core"} <= set(by_name)
+    core = by_name["semantic_core"]
+    assert core["path"] == str(data_dir / "semantic_core.db")
+    assert core["journal_mode"] == "wal"
+    assert core["schema_revision"] == core["code_revision"] == 1
+    assert core["size_bytes"] > 0
+    assert {t["name"] for t in core["tables"]} >= {"collections", "documents", "chunks"}
+    assert report["last_runs"][0]["command"] == "db-status"
+    assert (data_dir / "framework.db").exists() and (data_dir / "semantic_core.db").exists()
+
+
+def test_db_status_records_finished_runs(data_dir: Path) -> None:
+    invoke("--data-dir", str(data_dir), "db-status", "--json")
+    report = json.loads(invoke("--data-dir", str(data_dir), "db-status", "--json").stdout)
+    previous = report["last_runs"][1]
+    assert previous["status"] == "ok" and previous["exit_code"] == 0 and previous["ended_at"]
+
+
+def test_db_status_check_runs_the_integrity_check(data_dir: Path) -> None:
+    result = invoke("--data-dir", str(data_dir), "db-status", "--json", "--check")
+    assert result.exit_code == 0
+    assert all(db["integrity"] == ["ok"] for db in json.loads(result.stdout)["databases"])
+
+
+def test_db_status_table_on_a_terminal_names_every_database(data_dir: Path) -> None:
+    result = invoke("--data-dir", str(data_dir), "db-status")
+    assert result.exit_code == 0
+    assert "framework" in result.stdout and "semantic_core" in result.stdout
+    assert "documents" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["db-status", "--help"]])
+def test_help_and_version_boot_nothing_and_create_no_files(data_dir: Path, args: list[str]) -> None:
+    result = invoke("--data-dir", str(data_dir), *args)
+    assert result.exit_code == 0
+    assert not data_dir.exists()
+    if args == ["--version"]:
+        assert result.stdout.strip() == f"analyzer {__version__}"
+
+
+def test_data_dir_comes_from_the_environment(tmp_path: Path) -> None:
+    target = tmp_path / "from-env"
+    result = invoke("db-status", "--json", env={"ANALYZER_DATA_DIR": str(target)})
+    assert result.exit_code == 0
+    assert (target / "semantic_core.db").exists()
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_unwritable_data_dir_gives_one_line_and_exit_1(tmp_path: Path) -> None:
+    blocker = tmp_path / "plain-file"
+    blocker.write_text("keep me")
+    result = invoke("--data-dir", str(blocker / "data"), "db-status")
+    assert_one_line_error(result, str(blocker / "data"), "--data-dir")
+    assert blocker.read_text() == "keep me"
+
+
+def test_corrupt_database_gives_one_line_and_is_left_untouched(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    garbage = bytes(range(256)) * 64
+    (data_dir / "semantic_core.db").write_bytes(garbage)
+    result = invoke("--data-dir", str(data_dir), "db-status")
+    assert_one_line_error(result, "semantic_core.db", "move it aside")
+    assert (data_dir / "semantic_core.db").read_bytes() == garbage
+
+
+def test_newer_schema_gives_one_line_naming_file_and_revisions(data_dir: Path) -> None:
+    assert invoke("--data-dir", str(data_dir), "db-status").exit_code == 0
+    path = data_dir / "semantic_core.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE analyzer_schema SET revision = 7")
+    conn.close()
+    result = invoke("--data-dir", str(data_dir), "db-status")
+    assert_one_line_error(result, "semantic_core.db", "7 > 1", "upgrade analyzer")
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT revision FROM analyzer_schema").fetchone() == (7,)
+    conn.close()
+
+
+HOLD_LOCK = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    print("locked", flush=True)
+    sys.stdin.readline()
+    conn.execute("ROLLBACK")
+    """
+)
+
+
+def test_database_locked_past_busy_timeout_gives_one_line(data_dir: Path) -> None:
+    assert invoke("--data-dir", str(data_dir), "db-status").exit_code == 0
+    framework = data_dir / "framework.db"
+    rows_before = _command_runs(framework)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(framework)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = invoke(
+            "--data-dir", str(data_dir), "db-status", env={"ANALYZER_BUSY_TIMEOUT": "0.3"}
+        )
+    finally:
+        holder.communicate("\n", timeout=10)
+    assert_one_line_error(result, "framework.db", "locked", "ANALYZER_BUSY_TIMEOUT")
+    assert _command_runs(framework) == rows_before
+
+
+def _command_runs(path: Path) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT id, command, status FROM command_runs ORDER BY id").fetchall()
+    conn.close()
+    return rows
+
+
+def test_bad_busy_timeout_setting_is_a_one_line_error(data_dir: Path) -> None:
+    result = invoke("--data-dir", str(data_dir), "db-status", env={"ANALYZER_BUSY_TIMEOUT": "soon"})
+    assert_one_line_error(result, "ANALYZER_BUSY_TIMEOUT", "seconds")
