@@ -58,6 +58,34 @@ class CRUDService:
             await s.flush()
         return obj
 
+    async def create_many(
+        self, objects: Sequence[Model], *, session: AsyncSession | None = None
+    ) -> Sequence[Model]:
+        """Insert ORM objects in one flush (one batched statement per table); keys are set."""
+        if not objects:
+            return objects
+        async with self._use(type(objects[0]), session, write=True) as s:
+            s.add_all(objects)
+            await s.flush()
+        return objects
+
+    async def values(
+        self,
+        model: type[Any],
+        columns: Sequence[str],
+        *,
+        filters: Filters | None = None,
+        where: Sequence[ColumnElement[bool]] = (),
+        order_by: OrderBy = None,
+        session: AsyncSession | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Only the named columns, as tuples: for scans that need a few fields of many rows."""
+        selected = [_column(model, name) for name in columns]
+        query = _filtered(select(*selected), model, filters, where)
+        query = query.order_by(*_order_clauses(model, order_by))
+        async with self._use(model, session, write=False) as s:
+            return [tuple(row) for row in (await s.execute(query)).all()]
+
     async def get(
         self, model: type[Model], key: Any, *, session: AsyncSession | None = None
     ) -> Model:
