@@ -1,0 +1,214 @@
+"""Chunking along a document's structure, with a token budget and overlap.
+
+The text is cut into units: paragraphs, or sentences of a paragraph that is over
+budget, or word windows of a sentence that is still over budget. Units are packed
+into chunks up to the budget. A heading starts a new chunk (unless the current one
+is still tiny), so most chunks sit inside one section and carry its heading path.
+When a chunk is closed only because it is full, the next one repeats its last
+units up to the overlap, so a sentence cut at a boundary is found from both sides.
+
+Budget: 200 tokens by the estimate below, about 250 WordPiece tokens, so a chunk
+fits the 256-token window of the bundled MiniLM models without truncation.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+from modules.semantic_core.extract import Extracted, Heading
+
+CHUNK_TOKENS = 200
+OVERLAP_TOKENS = 32
+MIN_SECTION_TOKENS = 50
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+")
+_WORD = re.compile(r"\S+")
+
+
+def estimate_tokens(text: str) -> int:
+    """Words and punctuation marks: a cheap, stable stand-in for a model tokenizer."""
+    return len(_TOKEN.findall(text))
+
+
+@dataclass(frozen=True)
+class ChunkPiece:
+    ordinal: int
+    text: str
+    heading: str
+    char_start: int
+    char_end: int
+    line_start: int  # 1-based, inclusive
+    line_end: int
+    token_count: int
+
+
+@dataclass(frozen=True)
+class _Unit:
+    start: int
+    end: int
+    tokens: int
+    section: int
+    heading: str
+
+
+def chunk_document(
+    extracted: Extracted,
+    budget: int = CHUNK_TOKENS,
+    overlap: int = OVERLAP_TOKENS,
+) -> list[ChunkPiece]:
+    text = extracted.text
+    units = list(_units(text, extracted.headings, budget))
+    line_starts = _line_starts(text)
+    return [
+        _piece(ordinal, text, group, line_starts)
+        for ordinal, group in enumerate(_pack(units, budget, overlap))
+    ]
+
+
+def _line_starts(text: str) -> list[int]:
+    return [0] + [m.end() for m in re.finditer("\n", text)]
+
+
+def _piece(ordinal: int, text: str, group: list[_Unit], line_starts: list[int]) -> ChunkPiece:
+    start, end = group[0].start, group[-1].end
+    return ChunkPiece(
+        ordinal=ordinal,
+        text=text[start:end],
+        heading=group[0].heading,
+        char_start=start,
+        char_end=end,
+        line_start=bisect.bisect_right(line_starts, start),
+        line_end=bisect.bisect_right(line_starts, max(start, end - 1)),
+        token_count=sum(u.tokens for u in _without_repeats(group)),
+    )
+
+
+def _without_repeats(group: list[_Unit]) -> list[_Unit]:
+    seen: set[tuple[int, int]] = set()
+    unique = []
+    for unit in group:
+        if (unit.start, unit.end) not in seen:
+            seen.add((unit.start, unit.end))
+            unique.append(unit)
+    return unique
+
+
+def _pack(units: list[_Unit], budget: int, overlap: int) -> list[list[_Unit]]:
+    groups: list[list[_Unit]] = []
+    current: list[_Unit] = []
+    size = 0
+    for unit in units:
+        new_section = bool(current) and unit.section != current[-1].section
+        full = size + unit.tokens > budget
+        if current and (full or (new_section and size >= MIN_SECTION_TOKENS)):
+            groups.append(current)
+            carried = [] if new_section else _tail(current, overlap, budget - unit.tokens)
+            current, size = carried, sum(u.tokens for u in carried)
+        current.append(unit)
+        size += unit.tokens
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _tail(group: list[_Unit], overlap: int, room: int) -> list[_Unit]:
+    """The last units of ``group`` that fit in the overlap (and leave room for the next)."""
+    limit = min(overlap, room)
+    tail: list[_Unit] = []
+    size = 0
+    for unit in reversed(group[1:]):  # never carry the whole group
+        if size + unit.tokens > limit:
+            break
+        tail.insert(0, unit)
+        size += unit.tokens
+    return tail
+
+
+def _units(text: str, headings: tuple[Heading, ...], budget: int):  # noqa: ANN202
+    """Content units in order, each tagged with its section and heading path."""
+    heading_at = {h.line: h for h in headings}
+    skip_lines = _heading_lines(text, headings)
+    path: list[tuple[int, str]] = []
+    section = 0
+    for start, end, first_line in _blocks(text):
+        heading = heading_at.get(first_line)
+        if heading is not None:
+            path = [p for p in path if p[0] < heading.level] + [(heading.level, heading.title)]
+            section += 1
+            continue
+        if first_line in skip_lines:
+            continue
+        label = " > ".join(title for _, title in path)
+        tokens = estimate_tokens(text[start:end])
+        if tokens <= budget:
+            yield _Unit(start, end, tokens, section, label)
+            continue
+        for piece_start, piece_end in _split_to_budget(text, start, end, budget):
+            tokens = estimate_tokens(text[piece_start:piece_end])
+            if tokens:
+                yield _Unit(piece_start, piece_end, tokens, section, label)
+
+
+def _heading_lines(text: str, headings: tuple[Heading, ...]) -> set[int]:
+    """Underline (and overline) rows of headings: structure, not content."""
+    lines = text.split("\n")
+    rows = set()
+    for h in headings:
+        for neighbour in (h.line - 1, h.line + 1):
+            if 0 <= neighbour < len(lines) and re.fullmatch(
+                r"\s*([=\-~^\"'`#*+<>:._])\1{2,}\s*", lines[neighbour]
+            ):
+                rows.add(neighbour)
+    return rows
+
+
+def _blocks(text: str):  # noqa: ANN202
+    """(start, end, first line) of each run of non-blank lines; heading lines stand alone."""
+    offset = 0
+    start = None
+    first_line = 0
+    for number, line in enumerate(text.split("\n")):
+        line_end = offset + len(line)
+        if line.strip():
+            if start is None:
+                start, first_line = offset + (len(line) - len(line.lstrip())), number
+            end = line_end
+        elif start is not None:
+            yield start, end, first_line
+            start = None
+        offset = line_end + 1
+    if start is not None:
+        yield start, end, first_line
+
+
+def _split_to_budget(text: str, start: int, end: int, budget: int) -> list[tuple[int, int]]:
+    """Sentences of an over-budget block; word windows of an over-budget sentence."""
+    pieces = []
+    for s_start, s_end in _sentences(text, start, end):
+        if estimate_tokens(text[s_start:s_end]) <= budget:
+            pieces.append((s_start, s_end))
+        else:
+            pieces.extend(_word_windows(text, s_start, s_end, budget))
+    return pieces
+
+
+def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans = []
+    cursor = start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        spans.append((cursor, match.start() + len(match.group(0).rstrip())))
+        cursor = match.end()
+    if cursor < end:
+        spans.append((cursor, end))
+    return [(s, e) for s, e in spans if e > s]
+
+
+def _word_windows(text: str, start: int, end: int, budget: int) -> list[tuple[int, int]]:
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text, start, end)]
+    step = max(1, budget // 2)  # a "word" may hold several tokens; stay well inside
+    return [
+        (words[i][0], words[min(i + step, len(words)) - 1][1]) for i in range(0, len(words), step)
+    ]

@@ -1,0 +1,56 @@
+"""Text extraction: bytes of a file in, plain text with its headings out.
+
+Each format has a small extractor; ``extract`` picks one by file name and, for an
+unknown extension, by sniffing the bytes. Extractors raise ``Unextractable`` with a
+one-line reason; they never let a library's exception escape.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+from modules.semantic_core.extract.base import Extracted, Heading, Unextractable, UnsupportedFile
+
+__all__ = ["Extracted", "Heading", "Unextractable", "UnsupportedFile", "extract", "format_of"]
+
+FORMATS = {
+    ".txt": "text",
+    ".text": "text",
+    ".log": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".rst": "rst",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".pdf": "pdf",
+    ".docx": "docx",
+}
+
+
+def format_of(path: PurePath) -> str | None:
+    """The format a file name announces, or None for anything else (sniffed as text)."""
+    return FORMATS.get(path.suffix.lower())
+
+
+def extract(data: bytes, path: PurePath) -> Extracted:
+    """Extract ``data`` (the bytes of ``path``) as text with headings."""
+    kind = format_of(path) or "text"
+    if kind == "pdf":
+        from modules.semantic_core.extract.pdf import extract_pdf
+
+        return extract_pdf(data)
+    if kind == "docx":
+        from modules.semantic_core.extract.docx import extract_docx
+
+        return extract_docx(data)
+    from modules.semantic_core.extract.text import decode_text
+
+    text = decode_text(data, strict_binary_check=format_of(path) is None)
+    if kind == "html":
+        from modules.semantic_core.extract.html import extract_html
+
+        return extract_html(text)
+    from modules.semantic_core.extract.markup import extract_markup
+
+    return extract_markup(text, kind)
