@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,85 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
     Console().print(table)
+
+
+class _ProgressBar:
+    def __init__(self, description: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        self._task = self._progress.add_task(description, total=None, detail="", rate="")
+        self._started = time.perf_counter()
+
+    def __enter__(self) -> _ProgressBar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, done: int, total: int, detail: str = "") -> None:
+        elapsed = max(time.perf_counter() - self._started, 1e-6)
+        rate = f"{done / elapsed:,.0f} files/s"
+        self._progress.update(self._task, completed=done, total=total, detail=detail, rate=rate)
+
+
+def progress_bar(description: str) -> _ProgressBar:
+    """A transient progress bar (files, chunks, rate, ETA); only for terminals."""
+    return _ProgressBar(description)
+
+
+def display_path(path: str) -> str:
+    """A path relative to the working directory when it lies below it."""
+    import os
+
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if relative.startswith("..") else relative
+
+
+def print_hit(
+    rank: int,
+    score: float,
+    location: str,
+    heading: str,
+    snippet: str,
+    highlights: Sequence[tuple[int, int]],
+) -> None:
+    """One search result: rank, score, path:line, heading, snippet with terms in bold."""
+    if not is_terminal():
+        sys.stdout.write(f"{rank:>2}. {score:.4f}  {location}  {heading}\n    {snippet}\n")
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    line = Text(f"{rank:>2}. ")
+    line.append(location, style="bold cyan")
+    line.append(f"  {score:.4f}", style="dim")
+    if heading:
+        line.append(f"  {heading}", style="italic")
+    body = Text("    " + snippet)
+    for start, end in highlights:
+        body.stylize("bold yellow", start + 4, end + 4)
+    console = Console()
+    console.print(line)
+    console.print(body)
 
 
 def print_line(text: str = "") -> None:

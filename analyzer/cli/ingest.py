@@ -2,16 +2,110 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from analyzer.cli.runner import fail
+from analyzer import ui
+from analyzer.cli.runner import run_command
+
+if TYPE_CHECKING:
+    from analyzer.app_context import AppContext
+    from modules.semantic_core.ingest import IngestReport
+
+
+def _size(value: str) -> int:
+    from modules.semantic_core.files import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories to ingest.")],
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or directories (walked recursively).", exists=True)
+    ],
+    collection: Annotated[str, typer.Option(help="Collection to ingest into.")] = "default",
+    include: Annotated[
+        list[str] | None, typer.Option(help="Only files matching this glob (repeatable).")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="Skip files matching this glob (repeatable).")
+    ] = None,
+    max_file_size: Annotated[
+        str, typer.Option(help="Skip files larger than this (e.g. 500KB, 20MB).")
+    ] = "50MB",
+    prune: Annotated[
+        bool, typer.Option(help="Remove documents whose files vanished from these paths.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="Re-process every file; re-embed if the model changed.")
+    ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Embedding model: static-minilm (default), minilm-l6-int8, a dir."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Extract, chunk and embed documents into a collection (not implemented yet)."""
-    raise fail("ingest is not implemented yet", exit_code=2)
+    """Extract, chunk and embed documents into a collection; unchanged files are skipped."""
+    from modules.semantic_core.ingest import IngestOptions
+
+    options = IngestOptions(
+        collection=collection,
+        include=tuple(include or ()),
+        exclude=tuple(exclude or ()),
+        max_file_size=_size(max_file_size),
+        prune=prune,
+        force=force,
+        model=model,
+    )
+    show_progress = ui.is_terminal() and not json_output
+
+    async def work(app: AppContext) -> IngestReport:
+        service = app.get_service("semantic_core.ingest")
+        with ui.progress_bar("Ingesting") if show_progress else nullcontext() as bar:
+            return await service.ingest_paths(paths, options, _progress_callback(bar))
+
+    arguments = {"paths": [str(p) for p in paths], "collection": collection, "force": force}
+    report = run_command(ctx, "ingest", arguments, work, lambda r: r.summary())
+    if json_output:
+        ui.print_json(report_json(report))
+    else:
+        _render(report)
+
+
+def _progress_callback(bar: Any) -> Any:
+    if bar is None:
+        return None
+
+    def update(event: Any) -> None:
+        bar.update(event.files_done, event.files_total, f"{event.chunks_done} chunks")
+
+    return update
+
+
+def report_json(report: IngestReport) -> dict[str, Any]:
+    return {
+        **report.summary(),
+        "problems": [
+            {"path": p.path, "status": p.status, "reason": p.reason} for p in report.problems
+        ],
+    }
+
+
+def _render(report: IngestReport) -> None:
+    data = report.summary()
+    rows = [(key, data[key]) for key in ("new", "updated", "unchanged", "skipped", "failed")]
+    if report.pruned:
+        rows.append(("pruned", report.pruned))
+    rows.append(("chunks written", report.chunks))
+    title = f"Ingested into {report.collection!r} in {report.seconds:.1f} s"
+    ui.print_table(title, ["documents", "count"], rows)
+    if report.problems:
+        problems = [(p.status, ui.display_path(p.path), p.reason) for p in report.problems]
+        ui.print_table("Skipped and failed", ["status", "path", "reason"], problems)

@@ -6,13 +6,15 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
-    Float,
+    DDL,
+    BigInteger,
     ForeignKey,
     Integer,
     LargeBinary,
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -56,8 +58,8 @@ class Document(Base):
     title: Mapped[str] = mapped_column(Text, default="")
     format: Mapped[str] = mapped_column(String(20))
     content_hash: Mapped[str] = mapped_column(String(64))
-    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
-    mtime: Mapped[float] = mapped_column(Float, default=0.0)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger, default=0)
     char_count: Mapped[int] = mapped_column(Integer, default=0)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", SQLiteJSON, default=dict)
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -84,3 +86,28 @@ class Chunk(Base):
     line_end: Mapped[int] = mapped_column(Integer)
     token_count: Mapped[int] = mapped_column(Integer, default=0)
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+# Full-text index over chunks (SQLite FTS5, porter stemming). External content:
+# the text lives once, in ``chunks``; triggers keep the index in the same
+# transaction as every insert, update and delete of a chunk, cascades included.
+FTS_TABLE = "chunks_fts"
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+_FTS_DDL = [
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
+    f"heading, text, content='chunks', content_rowid='id', tokenize='{FTS_TOKENIZER}')",
+    f"""CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
+        INSERT INTO {FTS_TABLE}(rowid, heading, text) VALUES (new.id, new.heading, new.text);
+    END""",
+    f"""CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
+        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, heading, text)
+        VALUES ('delete', old.id, old.heading, old.text);
+    END""",
+    f"""CREATE TRIGGER IF NOT EXISTS chunks_fts_update AFTER UPDATE OF heading, text ON chunks BEGIN
+        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, heading, text)
+        VALUES ('delete', old.id, old.heading, old.text);
+        INSERT INTO {FTS_TABLE}(rowid, heading, text) VALUES (new.id, new.heading, new.text);
+    END""",
+]
+for _statement in _FTS_DDL:
+    event.listen(Chunk.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))

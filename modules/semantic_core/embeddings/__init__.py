@@ -1,0 +1,1 @@
+"""Embedding models: the bundled defaults and the ways to choose another."""

@@ -1,0 +1,197 @@
+"""Finding the files to ingest: recursion, ignore rules, size cap, loops, odd file types."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+JUNK_DIRECTORIES = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
+DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class SkippedPath:
+    path: Path
+    reason: str
+
+
+@dataclass
+class FileScan:
+    files: list[FoundFile] = field(default_factory=list)
+    skipped: list[SkippedPath] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FileFilter:
+    include: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+
+    def wants(self, relative: str) -> bool:
+        name = relative.rsplit("/", 1)[-1]
+        if any(_matches(relative, name, pattern) for pattern in self.exclude):
+            return False
+        return not self.include or any(_matches(relative, name, p) for p in self.include)
+
+
+def _matches(relative: str, name: str, pattern: str) -> bool:
+    return fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(name, pattern)
+
+
+def scan(roots: Iterable[Path], rules: FileFilter) -> FileScan:
+    """Every file under ``roots`` that the rules admit, sorted; the rest with reasons."""
+    result = FileScan()
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[Path] = set()
+    for root in roots:
+        root = root.absolute()
+        if root.is_dir():
+            _walk(root, root, rules, result, seen_dirs)
+        else:
+            _consider(root, root.name, rules, result, explicit=True)
+    unique = []
+    for found in sorted(result.files, key=lambda f: str(f.path)):
+        if found.path not in seen_files:
+            seen_files.add(found.path)
+            unique.append(found)
+    result.files = unique
+    return result
+
+
+def _walk(
+    directory: Path, root: Path, rules: FileFilter, result: FileScan, seen: set[tuple[int, int]]
+) -> None:
+    try:
+        info = directory.stat()
+    except OSError as exc:
+        result.skipped.append(SkippedPath(directory, f"cannot open directory ({exc.strerror})"))
+        return
+    key = (info.st_dev, info.st_ino)
+    if key in seen:
+        result.skipped.append(SkippedPath(directory, "symlink loop (directory already visited)"))
+        return
+    seen.add(key)
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as exc:
+        result.skipped.append(SkippedPath(directory, f"cannot list directory ({exc.strerror})"))
+        return
+    for entry in entries:
+        if entry.name.startswith(".") or entry.name in JUNK_DIRECTORIES:
+            continue
+        path = Path(entry.path)
+        try:
+            is_dir = entry.is_dir()  # follows symlinks; loops are caught by inode above
+        except OSError:
+            is_dir = False
+        if is_dir:
+            _walk(path, root, rules, result, seen)
+        else:
+            _consider(path, path.relative_to(root).as_posix(), rules, result, explicit=False)
+
+
+def _consider(
+    path: Path, relative: str, rules: FileFilter, result: FileScan, explicit: bool
+) -> None:
+    if not explicit and not rules.wants(relative):
+        return
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        reason = "broken symlink" if path.is_symlink() else "vanished before it could be read"
+        result.skipped.append(SkippedPath(path, reason))
+        return
+    except OSError as exc:
+        result.skipped.append(SkippedPath(path, f"cannot stat ({exc.strerror})"))
+        return
+    if not stat.S_ISREG(info.st_mode):
+        result.skipped.append(SkippedPath(path, f"not a regular file ({_kind(info.st_mode)})"))
+        return
+    if info.st_size > rules.max_file_size:
+        result.skipped.append(
+            SkippedPath(
+                path,
+                f"larger than the size cap ({info.st_size:,} > {rules.max_file_size:,} bytes); "
+                "raise --max-file-size",
+            )
+        )
+        return
+    result.files.append(FoundFile(path, info.st_size, info.st_mtime_ns))
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, refusing anything that is not (or stopped being) a regular file.
+
+    Opened non-blocking, so a file swapped for a named pipe after the scan cannot hang us.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"not a regular file ({_kind(info.st_mode)})")
+        if info.st_size > limit:
+            raise OSError(f"grew past the size cap ({info.st_size:,} bytes)")
+        chunks = []
+        remaining = limit + 1
+        while remaining > 0:
+            block = os.read(fd, min(remaining, 1 << 20))
+            if not block:
+                break
+            chunks.append(block)
+            remaining -= len(block)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise OSError("grew past the size cap while being read")
+        return data
+    finally:
+        os.close(fd)
+
+
+def parse_size(text: str) -> int:
+    """``10MB``, ``512k``, ``1.5G`` or plain bytes."""
+    units = {
+        "": 1,
+        "b": 1,
+        "k": 1024,
+        "kb": 1024,
+        "m": 1024**2,
+        "mb": 1024**2,
+        "g": 1024**3,
+        "gb": 1024**3,
+        "kib": 1024,
+        "mib": 1024**2,
+        "gib": 1024**3,
+    }
+    cleaned = text.strip().lower().replace(" ", "")
+    number = cleaned.rstrip("kmgib")
+    unit = cleaned[len(number) :]
+    if unit not in units:
+        raise ValueError(f"unknown size unit in {text!r}; use e.g. 500KB, 20MB, 1GB")
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size; use e.g. 500KB, 20MB, 1GB") from None
+    if value <= 0:
+        raise ValueError(f"{text!r} must be positive")
+    return int(value * units[unit])
