@@ -1,0 +1,276 @@
+"""Ingest through the service: incremental behaviour, atomic documents, hostile input."""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analyzer.app_context import AppContext
+from analyzer.settings import Settings
+from modules.semantic_core.collections import ModelMismatchError
+from modules.semantic_core.ingest import IngestOptions, IngestReport, Record
+from tests.conftest import run
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DOCS = REPO / "sample_docs"
+
+
+def ingest(settings: Settings, *paths: Path, **options: Any) -> IngestReport:
+    async def scenario() -> IngestReport:
+        async with AppContext(settings) as app:
+            service = app.get_service("semantic_core.ingest")
+            return await service.ingest_paths(list(paths), IngestOptions(**options))
+
+    return run(scenario())
+
+
+def ingest_records(settings: Settings, records: list[Record], **options: Any) -> IngestReport:
+    async def scenario() -> IngestReport:
+        async with AppContext(settings) as app:
+            service = app.get_service("semantic_core.ingest")
+            return await service.ingest_records(records, IngestOptions(**options))
+
+    return run(scenario())
+
+
+def rows(settings: Settings, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(settings.data_dir / "semantic_core.db")
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def problems(report: IngestReport) -> dict[str, tuple[str, str]]:
+    return {Path(p.path).name: (p.status, p.reason) for p in report.problems}
+
+
+def test_sample_docs_ingest_every_format(settings: Settings) -> None:
+    report = ingest(settings, SAMPLE_DOCS)
+    assert report.failed == 0 and report.skipped == 0
+    assert report.new == len([p for p in SAMPLE_DOCS.rglob("*") if p.is_file()])
+    formats = {f for (f,) in rows(settings, "SELECT DISTINCT format FROM documents")}
+    assert formats == {"markdown", "text", "rst", "html", "pdf", "docx"}
+    chunks = rows(settings, "SELECT count(*) FROM chunks")[0][0]
+    indexed = rows(settings, "SELECT count(*) FROM chunks_fts")[0][0]
+    assert chunks == indexed == report.chunks > report.new
+
+
+def test_unchanged_reingest_does_no_work_and_changes_nothing(settings: Settings) -> None:
+    first = ingest(settings, SAMPLE_DOCS)
+    before = rows(settings, "SELECT id, content_hash, updated_at FROM documents ORDER BY id")
+    again = ingest(settings, SAMPLE_DOCS)
+    assert (again.new, again.updated, again.unchanged, again.chunks) == (0, 0, first.new, 0)
+    assert (
+        rows(settings, "SELECT id, content_hash, updated_at FROM documents ORDER BY id") == before
+    )
+
+
+def test_a_changed_file_replaces_its_chunks(settings: Settings, tmp_path: Path) -> None:
+    doc = tmp_path / "docs" / "note.md"
+    doc.parent.mkdir()
+    doc.write_text("# Note\n\nThe heron waits by the pond.\n")
+    ingest(settings, doc.parent)
+    doc.write_text("# Note\n\nThe kingfisher dives into the river.\n\nA second paragraph.\n")
+    report = ingest(settings, doc.parent)
+    assert (report.new, report.updated) == (0, 1)
+    texts = " ".join(t for (t,) in rows(settings, "SELECT text FROM chunks"))
+    assert "kingfisher" in texts and "heron" not in texts
+    hits = rows(settings, "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'heron'")
+    assert hits == []
+
+
+def test_touched_but_identical_file_is_unchanged(settings: Settings, tmp_path: Path) -> None:
+    doc = tmp_path / "docs" / "same.txt"
+    doc.parent.mkdir()
+    doc.write_text("Same words as before.\n")
+    ingest(settings, doc.parent)
+    os.utime(doc, ns=(10**18, 10**18))
+    report = ingest(settings, doc.parent)
+    assert (report.unchanged, report.updated) == (1, 0)
+    assert rows(settings, "SELECT mtime_ns FROM documents") == [(10**18,)]
+
+
+def test_prune_removes_documents_whose_files_vanished(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("Keep this one.\n")
+    (folder / "gone.txt").write_text("This one will vanish.\n")
+    ingest(settings, folder)
+    (folder / "gone.txt").unlink()
+    assert ingest(settings, folder).pruned == 0  # without --prune nothing is removed
+    report = ingest(settings, folder, prune=True)
+    assert report.pruned == 1
+    assert [Path(p).name for (p,) in rows(settings, "SELECT path FROM documents")] == ["keep.txt"]
+    assert rows(settings, "SELECT count(*) FROM chunks_fts")[0][0] == 1
+
+
+def test_include_and_exclude_globs(settings: Settings) -> None:
+    report = ingest(settings, SAMPLE_DOCS, include=["*.md"], exclude=["*copy*"])
+    names = [Path(p).name for (p,) in rows(settings, "SELECT path FROM documents")]
+    assert names and all(n.endswith(".md") for n in names)
+    assert "bread-basics-copy.md" not in names
+    assert report.new == len(names)
+
+
+def test_hidden_and_junk_directories_are_skipped(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    for junk in (".git", "node_modules", "__pycache__", ".hidden"):
+        (folder / junk).mkdir(parents=True)
+        (folder / junk / "x.txt").write_text("junk\n")
+    (folder / "real.txt").write_text("real text\n")
+    report = ingest(settings, folder)
+    assert report.new == 1
+
+
+def test_records_keep_their_ids_and_are_incremental(settings: Settings) -> None:
+    records = [Record("d1", "Cells divide by mitosis.", "Mitosis"), Record("d2", "Stars fuse.")]
+    assert ingest_records(settings, records, collection="beir").new == 2
+    assert ingest_records(settings, records, collection="beir").unchanged == 2
+    assert sorted(rows(settings, "SELECT uid, path FROM documents")) == [
+        ("d1", "d1"),
+        ("d2", "d2"),
+    ]
+
+
+def test_a_different_model_is_refused_unless_forced(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Tides follow the moon.\n")
+    ingest(settings, folder)
+    with pytest.raises(ModelMismatchError, match="--force"):
+        ingest(settings, folder, model="minilm-l6-int8")
+    report = ingest(settings, folder, model="minilm-l6-int8", force=True)
+    assert report.model_id == "analyzer/minilm-l6-int8"
+    (dimension,) = rows(settings, "SELECT dimension FROM collections")[0]
+    assert dimension == 384
+    (blob,) = rows(settings, "SELECT embedding FROM chunks")[0]
+    assert len(blob) == 384 * 2
+
+
+# --- hostile input ---------------------------------------------------------------
+
+
+def _minimal_pdf(encrypted: bool = False) -> bytes:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    if encrypted:
+        writer.encrypt(user_password="secret", owner_password="owner")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def _zip_bomb() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", b"\0" * (300 * 1024 * 1024))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def hostile_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    (folder / "good.md").write_text("# Good\n\nA perfectly fine document about rivers.\n")
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "random.txt").write_bytes(os.urandom(4096))
+    (folder / "invalid-utf8.txt").write_bytes(
+        b"caf\xc3 au lait \xff\xfe broken but mostly text. " * 20
+    )
+    (folder / "latin1.txt").write_bytes(
+        "Über den Apfelkuchen: Zucker, Mehl, Äpfel. ".encode("latin-1") * 5
+    )
+    (folder / "corrupt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage" * 10)
+    (folder / "encrypted.pdf").write_bytes(_minimal_pdf(encrypted=True))
+    (folder / "not-a-zip.docx").write_bytes(b"this is not a zip file at all")
+    (folder / "bomb.docx").write_bytes(_zip_bomb())
+    (folder / "huge.txt").write_bytes(b"big " * 300_000)
+    os.mkfifo(folder / "pipe.txt")
+    (folder / "loop").mkdir()
+    os.symlink(folder / "loop", folder / "loop" / "again")
+    os.symlink(folder / "missing-target", folder / "dangling.txt")
+    return folder
+
+
+def test_hostile_files_never_stop_the_run_and_each_is_reported(
+    settings: Settings, hostile_folder: Path
+) -> None:
+    report = ingest(settings, hostile_folder, max_file_size=1024 * 1024)
+    seen = problems(report)
+    assert seen["empty.txt"] == ("skipped", "empty file")
+    assert seen["random.txt"][0] == "skipped" and "binary" in seen["random.txt"][1]
+    assert seen["corrupt.pdf"][0] == "failed" and "PDF" in seen["corrupt.pdf"][1]
+    assert seen["encrypted.pdf"][0] == "failed" and "encrypted" in seen["encrypted.pdf"][1]
+    assert seen["not-a-zip.docx"] == ("failed", "not a valid .docx (not a zip archive)")
+    assert seen["bomb.docx"][0] == "failed" and "zip bomb" in seen["bomb.docx"][1]
+    assert seen["huge.txt"][0] == "skipped" and "--max-file-size" in seen["huge.txt"][1]
+    assert seen["pipe.txt"] == ("skipped", "not a regular file (named pipe)")
+    assert seen["again"][0] == "skipped" and "symlink loop" in seen["again"][1]
+    assert seen["dangling.txt"] == ("skipped", "broken symlink")
+    stored = {Path(p).name for (p,) in rows(settings, "SELECT path FROM documents")}
+    assert stored == {"good.md", "invalid-utf8.txt", "latin1.txt"}
+    # No partial rows: every stored document has chunks, every chunk is indexed.
+    orphans = rows(
+        settings,
+        "SELECT count(*) FROM documents d WHERE NOT EXISTS "
+        "(SELECT 1 FROM chunks c WHERE c.document_id = d.id)",
+    )
+    assert orphans == [(0,)]
+
+
+def test_latin1_text_is_decoded(settings: Settings, hostile_folder: Path) -> None:
+    ingest(settings, hostile_folder, max_file_size=1024 * 1024)
+    texts = " ".join(t for (t,) in rows(settings, "SELECT text FROM chunks"))
+    assert "Über den Apfelkuchen" in texts and "Äpfel" in texts
+
+
+def test_sample_latin1_recipe_is_decoded(settings: Settings) -> None:
+    ingest(settings, SAMPLE_DOCS / "kitchen")
+    texts = " ".join(t for (t,) in rows(settings, "SELECT text FROM chunks"))
+    assert "Äpfel" in texts or "äpfel" in texts.lower()
+
+
+def test_a_file_vanishing_between_listing_and_reading(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modules.semantic_core.ingest as ingest_module
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "stays.txt").write_text("I stay.\n")
+    (folder / "goes.txt").write_text("I go.\n")
+    real_read = ingest_module.read_regular_file
+
+    def read_after_deleting(path: Path, limit: int) -> bytes:
+        if path.name == "goes.txt":
+            path.unlink()
+        return real_read(path, limit)
+
+    monkeypatch.setattr(ingest_module, "read_regular_file", read_after_deleting)
+    report = ingest(settings, folder)
+    assert problems(report)["goes.txt"] == ("failed", "vanished before it could be read")
+    assert report.new == 1
+
+
+def test_html_chrome_is_dropped(settings: Settings) -> None:
+    ingest(settings, SAMPLE_DOCS / "kitchen" / "espresso-dialing-in.html")
+    ingest(settings, SAMPLE_DOCS / "tech" / "networking" / "router-security-checklist.html")
+    texts = " ".join(t for (t,) in rows(settings, "SELECT text FROM chunks"))
+    assert "channeling" in texts.lower()
+    for junk in (
+        "This site uses cookies",
+        "Sign up for our newsletter",
+        "gtag",
+        "enable JavaScript",
+    ):
+        assert junk not in texts
