@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from analyzer import __version__
-from analyzer.cli import db, ingest, query
+from analyzer.cli import analysis, db, evaluate, ingest, query
 from analyzer.cli.runner import CliState
 
 app = typer.Typer(
@@ -50,6 +50,12 @@ def root(
 app.command("db-status")(db.db_status)
 app.command("ingest")(ingest.ingest)
 app.command("query")(query.query)
+app.command("eval")(evaluate.evaluate)
+app.command("similar")(analysis.similar)
+app.command("duplicates")(analysis.duplicates)
+app.command("keywords")(analysis.keywords)
+app.command("topics")(analysis.topics)
+app.command("show")(analysis.show)
 
 
 def main() -> None:

@@ -50,6 +50,10 @@ def ingest(
         str | None,
         typer.Option(help="Embedding model: static-minilm (default), minilm-l6-int8, a dir."),
     ] = None,
+    trigram: Annotated[
+        bool,
+        typer.Option(help="Also build a trigram index, so Chinese, Japanese and Korean match."),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Extract, chunk and embed documents into a collection; unchanged files are skipped."""
@@ -63,6 +67,7 @@ def ingest(
         prune=prune,
         force=force,
         model=model,
+        trigram=trigram,
     )
     show_progress = ui.is_terminal() and not json_output
 

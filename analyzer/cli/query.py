@@ -1,16 +1,151 @@
-"""``analyzer query``: search a collection."""
+"""``analyzer query``: search a collection, one query or a batch."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from analyzer.cli.runner import fail
+from analyzer import ui
+from analyzer.cli.runner import run_command
+
+if TYPE_CHECKING:
+    from analyzer.app_context import AppContext
+    from modules.semantic_core.search import Hit, SearchResult
+
+MODE_HELP = "hybrid (default: keyword + semantic, re-ranked), semantic, or keyword."
 
 
 def query(
-    text: Annotated[str, typer.Argument(help="What to search for.")],
+    ctx: typer.Context,
+    text: Annotated[str | None, typer.Argument(help="What to search for.")] = None,
+    collection: Annotated[str, typer.Option(help="Collection to search.")] = "default",
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many results.")] = 10,
+    mode: Annotated[str, typer.Option(help=MODE_HELP)] = "hybrid",
+    path: Annotated[
+        str | None, typer.Option("--path", help="Only documents whose path matches this glob.")
+    ] = None,
+    min_score: Annotated[
+        float | None, typer.Option("--min-score", help="Drop results scoring below this.")
+    ] = None,
+    chunks: Annotated[
+        bool, typer.Option("--chunks", help="List matching chunks, not documents.")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show each signal's rank and score.")
+    ] = False,
+    batch: Annotated[
+        Path | None,
+        typer.Option(
+            "--batch",
+            help="Read queries from a BEIR queries.jsonl or a file with one per line; "
+            "write JSON Lines.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Hybrid semantic and keyword search over a collection (not implemented yet)."""
-    raise fail("query is not implemented yet", exit_code=2)
+    """Search a collection: hybrid semantic and keyword retrieval, results as path:line."""
+    from modules.semantic_core.search import MODES, SearchOptions
+
+    if mode not in MODES:
+        raise typer.BadParameter(f"{mode!r} is not one of {', '.join(MODES)}", param_hint="--mode")
+    if (text is None) == (batch is None):
+        raise typer.BadParameter("give a query TEXT or --batch FILE (one of them)")
+    options = SearchOptions(
+        collection=collection,
+        top_k=top_k,
+        mode=mode,
+        path_glob=path,
+        min_score=min_score,
+        chunks=chunks,
+    )
+    if batch is not None:
+        _run_batch(ctx, batch, options)
+        return
+
+    async def work(app: AppContext) -> SearchResult:
+        return await app.get_service("semantic_core.search").search(text or "", options)
+
+    arguments = {"query": text, "collection": collection, "mode": mode, "top_k": top_k}
+    result = run_command(ctx, "query", arguments, work, lambda r: {"hits": len(r.hits)})
+    if json_output:
+        ui.print_json(result_json(result))
+    else:
+        _render(result, explain)
+
+
+def _run_batch(ctx: typer.Context, batch: Path, options: Any) -> None:
+    from modules.semantic_core.evaluation import load_queries
+
+    def emit(query_id: str, result: SearchResult) -> None:
+        line = {
+            "query_id": query_id,
+            "query": result.query,
+            "results": [
+                {
+                    "rank": hit.rank,
+                    "document": hit.document,
+                    "document_id": hit.document_id,
+                    "score": hit.score,
+                }
+                for hit in result.hits
+            ],
+        }
+        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    async def work(app: AppContext) -> int:
+        queries = list(load_queries(batch))
+        service = app.get_service("semantic_core.search")
+        await service.search_many(queries, options, on_result=emit)
+        return len(queries)
+
+    arguments = {"batch": str(batch), "collection": options.collection, "mode": options.mode}
+    run_command(ctx, "query", arguments, work, lambda n: {"queries": n})
+
+
+def result_json(result: SearchResult) -> dict[str, Any]:
+    return {
+        "query": result.query,
+        "mode": result.mode,
+        "collection": result.collection,
+        "seconds": round(result.seconds, 4),
+        "results": [hit_json(hit) for hit in result.hits],
+    }
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    return {
+        "rank": hit.rank,
+        "score": hit.score,
+        "document": hit.document,
+        "document_id": hit.document_id,
+        "title": hit.title,
+        "line": hit.line_start,
+        "line_end": hit.line_end,
+        "heading": hit.heading,
+        "snippet": hit.snippet,
+        "highlights": [list(span) for span in hit.highlights],
+        "signals": {
+            name: {"rank": signal.rank, "score": signal.score}
+            for name, signal in hit.signals.items()
+        },
+    }
+
+
+def _render(result: SearchResult, explain: bool) -> None:
+    if not result.hits:
+        ui.print_line(f"No results for {result.query!r} in {result.collection!r}.")
+        return
+    for hit in result.hits:
+        location = f"{ui.display_path(hit.document)}:{hit.line_start}"
+        ui.print_hit(hit.rank, hit.score, location, hit.heading, hit.snippet, hit.highlights)
+        if explain:
+            details = "  ".join(
+                f"{name} #{s.rank} ({s.score:.4f})" for name, s in sorted(hit.signals.items())
+            )
+            ui.print_line(f"    {details}")

@@ -40,6 +40,7 @@ from modules.semantic_core.files import (
     read_regular_file,
     scan,
 )
+from modules.semantic_core.search_index import SearchIndex
 from modules.semantic_core.vectors import from_blobs, mean_vector, to_blob
 
 BATCH_FILES = 64
@@ -55,6 +56,7 @@ class IngestOptions:
     prune: bool = False
     force: bool = False
     model: str | None = None
+    trigram: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,9 @@ class _Batch:
 
 
 class IngestService:
-    def __init__(self, crud: CRUDService) -> None:
+    def __init__(self, crud: CRUDService, index: SearchIndex) -> None:
         self._crud = crud
+        self._index = index
 
     async def initialize(self) -> None:
         return None
@@ -169,6 +172,8 @@ class IngestService:
     ) -> IngestReport:
         started = time.perf_counter()
         collection, embedder = await self._collection(options)
+        if options.trigram:
+            await self._enable_trigram(collection)
         report = IngestReport(collection.name, collection.model_id)
         rules = FileFilter(options.include, options.exclude, options.max_file_size)
         found = scan(paths, rules)
@@ -243,6 +248,13 @@ class IngestService:
                 raise
             await self._reembed_collection(collection, embedder)
         return collection, embedder
+
+    async def _enable_trigram(self, collection: Collection) -> None:
+        await self._index.enable_trigram()
+        if not collection.settings.get("trigram"):
+            settings = {**collection.settings, "trigram": True}
+            await self._crud.update(Collection, collection.id, {"settings": settings})
+            collection.settings = settings
 
     async def _reembed_collection(self, collection: Collection, embedder: LazyEmbedder) -> None:
         """Switch a collection to another model: re-embed stored chunk text, no re-extraction."""

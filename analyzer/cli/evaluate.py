@@ -1,0 +1,95 @@
+"""``analyzer eval``: retrieval quality on a BEIR-layout test collection."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from analyzer import ui
+from analyzer.cli.runner import run_command
+
+if TYPE_CHECKING:
+    from analyzer.app_context import AppContext
+    from modules.semantic_core.evaluation import EvalReport
+
+
+def evaluate(
+    ctx: typer.Context,
+    beir_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A BEIR directory: corpus.jsonl, queries.jsonl, qrels/*.tsv.",
+            exists=True,
+            file_okay=False,
+        ),
+    ],
+    qrels: Annotated[
+        Path | None,
+        typer.Option(
+            help="Judgements to use (default: qrels/test.tsv, dev or train).", exists=True
+        ),
+    ] = None,
+    mode: Annotated[
+        list[str] | None, typer.Option(help="Mode to score (repeatable; default: all three).")
+    ] = None,
+    collection: Annotated[
+        str | None, typer.Option(help="Scratch collection (default: eval-<directory name>).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Score retrieval (nDCG@10, Recall@100, MRR@10, latency) on a BEIR test collection."""
+    from modules.semantic_core.search import MODES
+
+    modes = list(dict.fromkeys(mode or MODES))
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise typer.BadParameter(f"unknown mode {unknown[0]!r}; use {', '.join(MODES)}")
+    show_progress = ui.is_terminal() and not json_output
+
+    async def work(app: AppContext) -> EvalReport:
+        service = app.get_service("semantic_core.eval")
+        with ui.progress_bar("Evaluating") if show_progress else nullcontext() as bar:
+            update = (lambda m, done, total: bar.update(done, total, m)) if bar else None
+            return await service.evaluate(beir_dir, modes, qrels, collection, progress=update)
+
+    arguments = {"beir_dir": str(beir_dir), "modes": modes}
+    report = run_command(ctx, "eval", arguments, work, report_json)
+    if json_output:
+        ui.print_json(report_json(report))
+    else:
+        _render(report)
+
+
+def report_json(report: EvalReport) -> dict[str, Any]:
+    return {
+        "dataset": report.dataset,
+        "collection": report.collection,
+        "documents": report.documents,
+        "qrels": report.qrels,
+        "ingest_seconds": round(report.ingest_seconds, 2),
+        "modes": [asdict(m) for m in report.modes],
+    }
+
+
+def _render(report: EvalReport) -> None:
+    rows = [
+        (
+            m.mode,
+            f"{m.ndcg_at_10:.3f}",
+            f"{m.recall_at_100:.3f}",
+            f"{m.mrr_at_10:.3f}",
+            f"{m.latency_p50_ms:.0f} ms",
+            f"{m.latency_p95_ms:.0f} ms",
+        )
+        for m in report.modes
+    ]
+    title = (
+        f"{report.dataset}: {report.documents} documents, "
+        f"{report.modes[0].queries if report.modes else 0} queries ({report.qrels})"
+    )
+    columns = ["mode", "nDCG@10", "Recall@100", "MRR@10", "p50", "p95"]
+    ui.print_table(title, columns, rows)

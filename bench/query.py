@@ -1,0 +1,136 @@
+"""Query benchmark: in-process latency per mode, a 100k-chunk collection, and cold CLI runs.
+
+    python bench/query.py [--queries 200] [--synthetic-chunks 100000] [--cold-runs 5]
+
+1. Ingests the SciFact corpus (../shared/eval/scifact) as records into a temporary
+   data dir, then runs the first N train queries in one process per mode and prints
+   p50/p95 latency.
+2. Builds a synthetic collection of about 100,000 chunks (sentences of SciFact
+   abstracts recombined into short records) and times the same queries there.
+3. Times `analyzer query` end to end in fresh processes (cold start) on the SciFact
+   collection, and prints the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from analyzer.app_context import AppContext
+from analyzer.settings import Settings
+from modules.semantic_core.evaluation import load_corpus, load_queries
+from modules.semantic_core.ingest import IngestOptions, Record
+from modules.semantic_core.metrics import percentile
+from modules.semantic_core.search import MODES, SearchOptions
+
+SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "eval" / "scifact"
+
+
+def synthetic_records(corpus: Path, chunks: int, seed: int = 7) -> list[Record]:
+    """Short records of 3 to 6 sentences drawn from real abstracts: one chunk each."""
+    sentences = [
+        s
+        for record in load_corpus(corpus)
+        for s in re.split(r"(?<=[.!?])\s+", record.text)
+        if len(s) > 40
+    ]
+    rng = random.Random(seed)
+    return [
+        Record(uid=f"syn-{i}", text=" ".join(rng.sample(sentences, rng.randint(3, 6))))
+        for i in range(chunks)
+    ]
+
+
+async def ingest(data: Path, collection: str, records: list[Record]) -> float:
+    started = time.perf_counter()
+    async with AppContext(Settings(data_dir=data)) as app:
+        service = app.get_service("semantic_core.ingest")
+        report = await service.ingest_records(records, IngestOptions(collection=collection))
+    print(
+        f"  ingested {collection}: {report.new} records, {report.chunks} chunks "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    return time.perf_counter() - started
+
+
+async def latencies(data: Path, collection: str, queries: list[str]) -> None:
+    async with AppContext(Settings(data_dir=data)) as app:
+        service = app.get_service("semantic_core.search")
+        for mode in MODES:
+            options = SearchOptions(collection=collection, top_k=10, mode=mode)
+            await service.search(queries[0], options)  # load models and vectors once
+            times = []
+            for text in queries:
+                started = time.perf_counter()
+                await service.search(text, options)
+                times.append((time.perf_counter() - started) * 1000)
+            print(
+                f"  {mode:8s} p50 {percentile(times, 50):6.1f} ms   "
+                f"p95 {percentile(times, 95):6.1f} ms   ({len(times)} queries, warm process)"
+            )
+
+
+def cold_runs(data: Path, collection: str, queries: list[str], runs: int) -> None:
+    times = []
+    for text in queries[:runs]:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "analyzer",
+                "--data-dir",
+                str(data),
+                "query",
+                text,
+                "--collection",
+                collection,
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        times.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            raise SystemExit(done.stderr)
+        json.loads(done.stdout)
+    print(
+        f"  cold `analyzer query` (hybrid): median {statistics.median(times):.2f} s, "
+        f"min {min(times):.2f} s, max {max(times):.2f} s over {len(times)} runs"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--synthetic-chunks", type=int, default=100_000)
+    parser.add_argument("--cold-runs", type=int, default=5)
+    args = parser.parse_args()
+    if not (SCIFACT / "corpus.jsonl").is_file():
+        raise SystemExit(f"no SciFact data at {SCIFACT}")
+    queries = [text for _, text in load_queries(SCIFACT / "queries.jsonl")][: args.queries]
+    with tempfile.TemporaryDirectory(prefix="analyzer-bench-") as tmp:
+        data = Path(tmp) / "data"
+        print("SciFact (5,183 abstracts):")
+        await ingest(data, "scifact", list(load_corpus(SCIFACT / "corpus.jsonl")))
+        await latencies(data, "scifact", queries)
+        cold_runs(data, "scifact", queries, args.cold_runs)
+        if args.synthetic_chunks:
+            print(f"Synthetic ({args.synthetic_chunks:,} one-chunk records):")
+            records = synthetic_records(SCIFACT / "corpus.jsonl", args.synthetic_chunks)
+            await ingest(data, "synthetic", records)
+            await latencies(data, "synthetic", queries)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

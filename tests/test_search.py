@@ -1,0 +1,214 @@
+"""Search over the sample corpus: modes, filters, hostile query text, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from analyzer.cli.app import app
+from modules.semantic_core.lexical import fts_match_expression, query_terms
+from modules.semantic_core.search import make_snippet
+
+runner = CliRunner()
+SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "sample_docs"
+
+
+@pytest.fixture(scope="module")
+def sample_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("search") / "data"
+    result = runner.invoke(app, ["--data-dir", str(data), "ingest", str(SAMPLE_DOCS), "--json"])
+    assert result.exit_code == 0, result.output
+    return data
+
+
+def search(data: Path, *args: str) -> dict:
+    result = runner.invoke(app, ["--data-dir", str(data), "query", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def top_names(report: dict, n: int = 3) -> list[str]:
+    return [Path(r["document"]).name for r in report["results"][:n]]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("how long to cool a burn under running water", "first-aid-for-burns.pdf"),
+        ("Jikji metal type Korea", "movable-type-in-east-asia.rst"),
+        ("blossom end rot", "growing-tomatoes.txt"),
+        ("Fried Liver Attack", "italian-game.docx"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["hybrid", "keyword"])
+def test_known_answers_come_first(
+    sample_data_dir: Path, query: str, expected: str, mode: str
+) -> None:
+    assert top_names(search(sample_data_dir, query, "--mode", mode), 1) == [expected]
+
+
+def test_semantic_mode_finds_a_paraphrase(sample_data_dir: Path) -> None:
+    report = search(
+        sample_data_dir, "keeping track of what I spend each month", "--mode", "semantic"
+    )
+    assert "budgeting-basics.md" in top_names(report, 3)
+
+
+def test_results_point_to_path_and_line_with_highlights(sample_data_dir: Path) -> None:
+    hit = search(sample_data_dir, "blossom end rot", "--top-k", "1")["results"][0]
+    source = Path(hit["document"]).read_text(encoding="utf-8").splitlines()
+    assert 1 <= hit["line"] <= hit["line_end"] <= len(source)
+    window = "\n".join(source[hit["line"] - 1 : hit["line_end"]]).lower()
+    assert "blossom" in window
+    spans = [hit["snippet"][s:e].lower() for s, e in hit["highlights"]]
+    assert any(span.startswith("blossom") for span in spans)
+
+
+def test_results_are_grouped_per_document_unless_chunks(sample_data_dir: Path) -> None:
+    grouped = search(sample_data_dir, "bread dough flour", "--top-k", "10", "--mode", "keyword")
+    paths = [r["document"] for r in grouped["results"]]
+    assert len(paths) == len(set(paths))
+    chunked = search(
+        sample_data_dir, "bread dough flour", "--top-k", "10", "--mode", "keyword", "--chunks"
+    )
+    chunk_paths = [r["document"] for r in chunked["results"]]
+    assert len(chunk_paths) > len(set(chunk_paths))
+
+
+def test_path_filter_applies_before_top_k(sample_data_dir: Path) -> None:
+    for mode in ("keyword", "semantic", "hybrid"):
+        # "water" is in one tech document and a dozen others: without the filter first,
+        # the tech one would not make the top 3.
+        report = search(
+            sample_data_dir, "water", "--path", "*/tech/*", "--mode", mode, "--top-k", "3"
+        )
+        assert report["results"], mode
+        assert all("/tech/" in r["document"] for r in report["results"]), mode
+
+
+def test_explain_shows_each_signal(sample_data_dir: Path) -> None:
+    report = search(sample_data_dir, "sourdough starter feeding", "--mode", "hybrid")
+    signals = report["results"][0]["signals"]
+    assert "keyword" in signals and "rerank" in signals
+    text = runner.invoke(
+        app, ["--data-dir", str(sample_data_dir), "query", "sourdough starter", "--explain"]
+    )
+    assert text.exit_code == 0 and "keyword #" in text.stdout
+
+
+HOSTILE_QUERIES = [
+    '"unbalanced quote',
+    "(((",
+    "AND OR NOT",
+    "NEAR(bread, 3)",
+    "bread*",
+    "title:bread",
+    "-bread -coffee",
+    "🍞🔥 emoji only",
+    "Brot backen über Nacht",
+    "面包",
+    "'; DROP TABLE chunks; --",
+    "*",
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE_QUERIES)
+def test_any_user_text_is_safe(sample_data_dir: Path, query: str) -> None:
+    # "--" ends the options, as in any CLI, so "-bread" is text, not a flag.
+    args = ["--data-dir", str(sample_data_dir), "query", "--json", "--mode", "keyword", "--", query]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)
+
+
+def test_fts_expression_quotes_every_term() -> None:
+    assert fts_match_expression('bread AND "rye" NEAR(x)') == '"bread" OR "rye" OR "near" OR "x"'
+    assert fts_match_expression("!!! ???") is None
+    assert query_terms("the and of") == ["the", "and", "of"]  # all stopwords: keep them
+
+
+def test_snippet_highlights_stemmed_terms() -> None:
+    snippet, spans = make_snippet("Cells divide. Many cell types exist.", ["cells"])
+    assert [snippet[s:e] for s, e in spans] == ["Cells", "cell"]
+
+
+def test_batch_mode_writes_json_lines(sample_data_dir: Path, tmp_path: Path) -> None:
+    queries = tmp_path / "queries.txt"
+    queries.write_text("blossom end rot\n\nFried Liver Attack\n")
+    result = runner.invoke(
+        app, ["--data-dir", str(sample_data_dir), "query", "--batch", str(queries), "--top-k", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["query_id"] for line in lines] == ["1", "3"]
+    assert set(lines[0]) == {"query_id", "query", "results"}
+    assert set(lines[0]["results"][0]) == {"rank", "document", "document_id", "score"}
+    assert Path(lines[1]["results"][0]["document"]).name == "italian-game.docx"
+
+
+def test_batch_mode_reads_beir_queries(sample_data_dir: Path, tmp_path: Path) -> None:
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"_id": "q7", "text": "Jikji metal type"}\n')
+    result = runner.invoke(
+        app,
+        ["--data-dir", str(sample_data_dir), "query", "--batch", str(queries), "--mode", "keyword"],
+    )
+    assert json.loads(result.stdout.splitlines()[0])["query_id"] == "q7"
+
+
+def one_line_error(result, code: int, *fragments: str) -> None:
+    assert result.exit_code == code, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def test_empty_query_is_a_usage_error(sample_data_dir: Path) -> None:
+    result = runner.invoke(app, ["--data-dir", str(sample_data_dir), "query", "   "])
+    one_line_error(result, 2, "empty")
+
+
+def test_unknown_collection_names_the_known_ones(sample_data_dir: Path) -> None:
+    result = runner.invoke(
+        app, ["--data-dir", str(sample_data_dir), "query", "bread", "--collection", "nope"]
+    )
+    one_line_error(result, 1, "'nope'", "default")
+
+
+def test_collection_without_documents(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert runner.invoke(app, ["--data-dir", str(data), "ingest", str(empty)]).exit_code == 0
+    result = runner.invoke(app, ["--data-dir", str(data), "query", "bread"])
+    one_line_error(result, 1, "no documents yet", "analyzer ingest")
+
+
+def test_fresh_data_dir_without_collections(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--data-dir", str(tmp_path / "fresh"), "query", "bread"])
+    one_line_error(result, 1, "no collection", "analyzer ingest")
+
+
+def test_bad_mode_is_a_usage_error(sample_data_dir: Path) -> None:
+    result = runner.invoke(
+        app, ["--data-dir", str(sample_data_dir), "query", "x", "--mode", "fuzzy"]
+    )
+    assert result.exit_code == 2
+
+
+def test_trigram_index_finds_chinese_text(tmp_path: Path) -> None:
+    data, docs = tmp_path / "data", tmp_path / "docs"
+    docs.mkdir()
+    (docs / "tea.txt").write_text("绿茶的冲泡温度大约是八十度。\n", encoding="utf-8")
+    (docs / "bread.txt").write_text("Bread needs flour, water, salt and yeast.\n")
+    base = ["--data-dir", str(data)]
+    plain = runner.invoke(app, [*base, "ingest", str(docs)])
+    assert plain.exit_code == 0
+    without = runner.invoke(app, [*base, "query", "冲泡温度", "--mode", "keyword", "--json"])
+    assert json.loads(without.stdout)["results"] == []  # unicode61 sees one long token
+    assert runner.invoke(app, [*base, "ingest", str(docs), "--trigram"]).exit_code == 0
+    found = runner.invoke(app, [*base, "query", "冲泡温度", "--mode", "keyword", "--json"])
+    assert [Path(r["document"]).name for r in json.loads(found.stdout)["results"]] == ["tea.txt"]
