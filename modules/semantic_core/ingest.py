@@ -16,9 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import ConflictError
 from modules.core.database.crud_service import CRUDService
@@ -43,6 +41,10 @@ from modules.semantic_core.files import (
 from modules.semantic_core.search_index import SearchIndex
 from modules.semantic_core.vectors import from_blobs, mean_vector, to_blob
 
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy is imported where vectors are made: an unchanged re-ingest never needs it.
 BATCH_FILES = 64
 EMBED_BATCH_CHUNKS = 1024
 
@@ -512,6 +514,8 @@ def _embedding_text(heading: str, text: str) -> str:
 
 
 def _embed(embedder: LazyEmbedder, texts: list[str]) -> np.ndarray:
+    import numpy as np
+
     if not texts:
         return np.zeros((0, embedder.dimension), dtype=np.float32)
     parts = [
@@ -523,7 +527,7 @@ def _embed(embedder: LazyEmbedder, texts: list[str]) -> np.ndarray:
 
 def _document_values(collection_id: int, item: _Prepared) -> dict[str, Any]:
     extracted = item.extracted
-    vectors = item.vectors if item.vectors is not None else np.zeros((0, 1), dtype=np.float32)
+    vectors = item.vectors
     return {
         "collection_id": collection_id,
         "uid": item.uid,
@@ -535,7 +539,9 @@ def _document_values(collection_id: int, item: _Prepared) -> dict[str, Any]:
         "mtime_ns": item.mtime_ns,
         "char_count": len(extracted.text),
         "meta": dict(extracted.metadata),
-        "embedding": to_blob(mean_vector(vectors)) if len(vectors) else None,
+        "embedding": to_blob(mean_vector(vectors))
+        if vectors is not None and len(vectors)
+        else None,
     }
 
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-STORAGE_DTYPE = np.float16
+STORAGE_DTYPE = "float16"
 
 
 def to_blob(vector: np.ndarray) -> bytes:
+    import numpy as np
+
     return np.asarray(vector, dtype=STORAGE_DTYPE).tobytes()
 
 
 def from_blobs(blobs: Sequence[bytes], dimension: int) -> np.ndarray:
+    import numpy as np
+
     """Stack stored vectors into a float32 matrix (n, dimension)."""
     if not blobs:
         return np.zeros((0, dimension), dtype=np.float32)
@@ -22,12 +28,16 @@ def from_blobs(blobs: Sequence[bytes], dimension: int) -> np.ndarray:
 
 
 def normalise_rows(matrix: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.maximum(norms, 1e-12)
 
 
 def mean_vector(vectors: np.ndarray) -> np.ndarray:
     """A document's vector: the normalised mean of its chunks' vectors."""
+    import numpy as np
+
     if len(vectors) == 0:
         return np.zeros(vectors.shape[1] if vectors.ndim == 2 else 0, dtype=np.float32)
     mean = vectors.mean(axis=0)

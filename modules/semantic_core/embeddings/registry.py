@@ -14,9 +14,10 @@ import json
 import struct
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from analyzer.errors import AnalyzerError
 
@@ -84,11 +85,13 @@ def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-_SAFETENSORS_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64}
+_SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16", "F64": "float64"}
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     """The tensors of a .safetensors file (8-byte header length, JSON header, raw data)."""
+    import numpy as np
+
     raw = path.read_bytes()
     (header_len,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + header_len])
@@ -113,6 +116,8 @@ class _SentenceTransformerEmbedder:
         self.dimension = int(model.get_sentence_embedding_dimension())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
         vectors = self._model.encode(list(texts), normalize_embeddings=True, batch_size=32)
         return np.asarray(vectors, dtype=np.float32)
 
@@ -165,9 +170,8 @@ class LazyEmbedder:
 
 
 def _bundled_info(spec: str) -> tuple[str, int] | None:
-    from modules.semantic_core.embeddings import encoders
-
-    if spec not in (encoders.STATIC_MODEL, encoders.ONNX_MODEL):
+    """Id and dimension from a bundled model's config.json, without importing numpy."""
+    if spec not in (DEFAULT_MODEL, RERANK_MODEL):
         return None
-    config = _read_json(encoders.bundled_model_dir(spec) / "config.json")
+    config = _read_json(Path(__file__).resolve().parent / "bundled" / spec / "config.json")
     return str(config["model_id"]), int(config["dimension"])
