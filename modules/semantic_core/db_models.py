@@ -111,3 +111,60 @@ _FTS_DDL = [
 ]
 for _statement in _FTS_DDL:
     event.listen(Chunk.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
+
+
+# --- analysis results ---------------------------------------------------------------
+
+
+class DuplicateScan(Base):
+    """The last duplicate scan of a collection: when, at which threshold, over what."""
+
+    __tablename__ = "duplicate_scans"
+
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    threshold: Mapped[float] = mapped_column()
+    signal: Mapped[str] = mapped_column(String(100))
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    documents: Mapped[int] = mapped_column(Integer)
+    pairs: Mapped[int] = mapped_column(Integer)
+    clusters: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DuplicatePair(Base):
+    """Two documents of a collection found to be duplicates: exact (same bytes) or near."""
+
+    __tablename__ = "duplicate_pairs"
+    __table_args__ = (UniqueConstraint("document_a", "document_b"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), index=True
+    )
+    document_a: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    document_b: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    score: Mapped[float] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(10))  # "exact" or "near"
+    cluster: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class KeywordCache(Base):
+    """TF-IDF keywords of a collection and of each of its documents, valid for one fingerprint.
+
+    The fingerprint (document count, highest id, latest update) changes whenever a
+    document is added, changed or removed, and the cache is then recomputed.
+    """
+
+    __tablename__ = "keyword_cache"
+
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    keywords: Mapped[dict[str, Any]] = mapped_column(SQLiteJSON, default=dict)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,373 @@
+"""``analyzer similar | duplicates | keywords | topics | show``: analysing a collection."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from analyzer import ui
+from analyzer.cli.runner import run_command
+
+if TYPE_CHECKING:
+    from analyzer.app_context import AppContext
+    from modules.semantic_core.analysis import AnalysisService, DocumentProfile
+    from modules.semantic_core.corpus import DocumentRef
+    from modules.semantic_core.duplicates import DuplicatesReport
+    from modules.semantic_core.keywords import Keyword, KeywordsResult
+    from modules.semantic_core.similar import SimilarHit, SimilarResult
+    from modules.semantic_core.topics import TopicsResult
+
+SERVICE = "semantic_core.analysis"
+DOC_HELP = (
+    "A document: its path (as ingested, or relative to here), its uid, or the end of its path."
+)
+DocArgument = Annotated[str, typer.Argument(metavar="DOC", help=DOC_HELP, show_default=False)]
+CollectionOption = Annotated[str, typer.Option(help="Collection to analyse.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+def _service(app: AppContext) -> AnalysisService:
+    return app.get_service(SERVICE)
+
+
+def similar(
+    ctx: typer.Context,
+    document: DocArgument,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many documents.")] = 10,
+    collection: CollectionOption = "default",
+    json_output: JsonOption = False,
+) -> None:
+    """List the documents most similar to DOC (cosine of document vectors)."""
+
+    async def work(app: AppContext) -> SimilarResult:
+        return await _service(app).similar(document, collection, top_k)
+
+    arguments = {"document": document, "collection": collection, "top_k": top_k}
+    result = run_command(ctx, "similar", arguments, work, lambda r: {"hits": len(r.hits)})
+    if json_output:
+        ui.print_json({**_collection_and_doc(result), "results": _hits_json(result.hits)})
+        return
+    title = f"Similar to {ui.display_path(result.document.path)} in {result.collection!r}"
+    ui.print_table(title, ["rank", "score", "document", "title"], _hit_rows(result.hits))
+
+
+def duplicates(
+    ctx: typer.Context,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            min=0.5,
+            max=1.0,
+            help="Lowest score of a near-duplicate pair (cosine of word-pair sets).",
+        ),
+    ] = 0.9,
+    collection: CollectionOption = "default",
+    json_output: JsonOption = False,
+) -> None:
+    """Find exact and near-duplicate documents; the result is stored for analyzer show."""
+
+    async def work(app: AppContext) -> DuplicatesReport:
+        return await _service(app).duplicates(collection, threshold)
+
+    arguments = {"collection": collection, "threshold": threshold}
+    report = run_command(ctx, "duplicates", arguments, work, _duplicates_summary)
+    if json_output:
+        ui.print_json(duplicates_json(report))
+    else:
+        _render_duplicates(report)
+
+
+def keywords(
+    ctx: typer.Context,
+    document: Annotated[
+        str | None,
+        typer.Argument(metavar="[DOC]", help=DOC_HELP + " Without it: the whole collection."),
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, max=30, help="How many keywords.")] = 10,
+    collection: CollectionOption = "default",
+    json_output: JsonOption = False,
+) -> None:
+    """Keywords and key phrases (TF-IDF) of a document, or of the whole collection."""
+
+    async def work(app: AppContext) -> KeywordsResult:
+        return await _service(app).keywords(document, collection, top)
+
+    arguments = {"document": document, "collection": collection, "top": top}
+    result = run_command(ctx, "keywords", arguments, work, lambda r: {"cached": r.cached})
+    if json_output:
+        ui.print_json(keywords_json(result))
+    else:
+        _render_keywords(result)
+
+
+def topics(
+    ctx: typer.Context,
+    k: Annotated[
+        str, typer.Option("--k", metavar="N|auto", help="Number of topics, or auto (silhouette).")
+    ] = "auto",
+    collection: CollectionOption = "default",
+    json_output: JsonOption = False,
+) -> None:
+    """Group documents into topics (k-means), each labelled with its distinctive terms."""
+    clusters = _parse_k(k)
+
+    async def work(app: AppContext) -> TopicsResult:
+        return await _service(app).topics(collection, clusters)
+
+    arguments = {"collection": collection, "k": k}
+    result = run_command(ctx, "topics", arguments, work, lambda r: {"k": r.k})
+    if json_output:
+        ui.print_json(topics_json(result))
+    else:
+        _render_topics(result)
+
+
+def show(
+    ctx: typer.Context,
+    document: DocArgument,
+    collection: CollectionOption = "default",
+    json_output: JsonOption = False,
+) -> None:
+    """Everything about one document: metadata, statistics, keywords, summary, duplicates."""
+
+    async def work(app: AppContext) -> DocumentProfile:
+        return await _service(app).show(document, collection)
+
+    arguments = {"document": document, "collection": collection}
+    profile = run_command(ctx, "show", arguments, work, lambda p: {"document": p.document.uid})
+    if json_output:
+        ui.print_json(profile_json(profile))
+    else:
+        _render_profile(profile)
+
+
+# --- parsing and JSON ---------------------------------------------------------------------
+
+
+def _parse_k(value: str) -> int | None:
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a number or auto", param_hint="--k") from None
+
+
+_DOC_KEYS = ("document", "document_id", "title")
+
+
+def _doc_json(ref: DocumentRef) -> dict[str, Any]:
+    return {"document": ref.path, "document_id": ref.uid, "title": ref.title}
+
+
+def _collection_and_doc(result: Any) -> dict[str, Any]:
+    return {"collection": result.collection, **_doc_json(result.document)}
+
+
+def _hits_json(hits: list[SimilarHit]) -> list[dict[str, Any]]:
+    return [{"rank": h.rank, "score": h.score, **_doc_json(h.document)} for h in hits]
+
+
+def _keywords_json(keywords: list[Keyword]) -> list[dict[str, Any]]:
+    return [{"term": k.term, "kind": k.kind, "score": k.score} for k in keywords]
+
+
+def _duplicates_summary(report: DuplicatesReport) -> dict[str, Any]:
+    return {
+        "documents": report.documents,
+        "pairs": len(report.pairs),
+        "clusters": len(report.clusters),
+    }
+
+
+def duplicates_json(report: DuplicatesReport) -> dict[str, Any]:
+    return {
+        "collection": report.collection,
+        "threshold": report.threshold,
+        "signal": report.signal,
+        "documents": report.documents,
+        "seconds": {name: round(value, 4) for name, value in report.timings.items()},
+        "pairs": [
+            {
+                "score": p.score,
+                "kind": p.kind,
+                "cluster": p.cluster,
+                "first": _doc_json(p.first),
+                "second": _doc_json(p.second),
+            }
+            for p in report.pairs
+        ],
+        "clusters": [
+            {"cluster": number, "documents": [_doc_json(ref) for ref in members]}
+            for number, members in enumerate(report.clusters, start=1)
+        ],
+    }
+
+
+def keywords_json(result: KeywordsResult) -> dict[str, Any]:
+    named = _doc_json(result.document) if result.document else dict.fromkeys(_DOC_KEYS)
+    return {
+        "collection": result.collection,
+        **named,
+        "cached": result.cached,
+        "keywords": _keywords_json(result.keywords),
+    }
+
+
+def topics_json(result: TopicsResult) -> dict[str, Any]:
+    return {
+        "collection": result.collection,
+        "documents": result.documents,
+        "k": result.k,
+        "automatic": result.automatic,
+        "silhouette": result.silhouette,
+        "tried": {str(k): score for k, score in result.tried.items()},
+        "topics": [
+            {
+                "topic": t.number,
+                "label": t.label,
+                "size": t.size,
+                "terms": _keywords_json(t.terms),
+                "representatives": [
+                    {**_doc_json(r.document), "score": r.score} for r in t.representatives
+                ],
+            }
+            for t in result.topics
+        ],
+    }
+
+
+def profile_json(profile: DocumentProfile) -> dict[str, Any]:
+    stats = profile.statistics
+    stored = profile.duplicates
+    return {
+        "collection": profile.collection,
+        **_doc_json(profile.document),
+        "format": profile.format,
+        "size_bytes": profile.size_bytes,
+        "metadata": profile.metadata,
+        "ingested_at": profile.created_at.isoformat(),
+        "updated_at": profile.updated_at.isoformat(),
+        "statistics": {
+            "characters": stats.characters,
+            "words": stats.words,
+            "chunks": stats.chunks,
+            "sentences": stats.sentences,
+            "language": stats.language,
+        },
+        "keywords": _keywords_json(profile.keywords),
+        "summary": profile.summary,
+        "duplicates": None
+        if stored is None
+        else {
+            "computed_at": stored.computed_at.isoformat(),
+            "threshold": stored.threshold,
+            "stale": stored.stale,
+            "documents": [
+                {**_doc_json(d.other), "score": d.score, "kind": d.kind} for d in stored.duplicates
+            ],
+        },
+        "similar": _hits_json(profile.similar),
+    }
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+def _hit_rows(hits: list[SimilarHit]) -> list[tuple[Any, ...]]:
+    return [
+        (h.rank, f"{h.score:.4f}", ui.display_path(h.document.path), h.document.title) for h in hits
+    ]
+
+
+def _render_profile(profile: DocumentProfile) -> None:
+    stats = profile.statistics
+    facts = [
+        ("path", ui.display_path(profile.document.path)),
+        ("uid", profile.document.uid),
+        ("title", profile.document.title),
+        ("format", profile.format),
+        ("size", ui.human_size(profile.size_bytes)),
+        ("ingested", f"{profile.created_at:%Y-%m-%d %H:%M}"),
+        ("updated", f"{profile.updated_at:%Y-%m-%d %H:%M}"),
+        ("characters", stats.characters),
+        ("words", stats.words),
+        ("sentences", stats.sentences),
+        ("chunks", stats.chunks),
+        ("language", stats.language),
+        ("keywords", ", ".join(k.term for k in profile.keywords)),
+    ]
+    ui.print_table(
+        f"{profile.document.title or 'Document'} ({profile.collection!r})", ["", ""], facts
+    )
+    ui.print_table("Summary", ["most central sentences"], [(s,) for s in profile.summary])
+    _render_stored_duplicates(profile)
+    ui.print_table(
+        "Similar documents", ["rank", "score", "document", "title"], _hit_rows(profile.similar)
+    )
+
+
+def _render_stored_duplicates(profile: DocumentProfile) -> None:
+    stored = profile.duplicates
+    if stored is None:
+        command = f"analyzer duplicates --collection {profile.collection}"
+        ui.print_line(f"Duplicates: not computed yet (run {command}).")
+        return
+    note = " (the collection changed since; run analyzer duplicates again)" if stored.stale else ""
+    if not stored.duplicates:
+        ui.print_line(f"Duplicates: none at threshold {stored.threshold}{note}.")
+        return
+    rows = [(f"{d.score:.4f}", d.kind, ui.display_path(d.other.path)) for d in stored.duplicates]
+    when = f"{stored.computed_at:%Y-%m-%d %H:%M}"
+    title = f"Duplicates (scan of {when}, threshold {stored.threshold}){note}"
+    ui.print_table(title, ["score", "kind", "document"], rows)
+
+
+def _render_duplicates(report: DuplicatesReport) -> None:
+    if not report.pairs:
+        ui.print_line(
+            f"No duplicates among {report.documents} documents in {report.collection!r} "
+            f"at threshold {report.threshold}."
+        )
+        return
+    rows = [
+        (
+            p.cluster,
+            f"{p.score:.4f}",
+            p.kind,
+            ui.display_path(p.first.path),
+            ui.display_path(p.second.path),
+        )
+        for p in report.pairs
+    ]
+    title = (
+        f"{len(report.pairs)} duplicate pairs in {len(report.clusters)} clusters "
+        f"({report.documents} documents, threshold {report.threshold})"
+    )
+    ui.print_table(title, ["cluster", "score", "kind", "document", "duplicate of"], rows)
+
+
+def _render_keywords(result: KeywordsResult) -> None:
+    subject = ui.display_path(result.document.path) if result.document else "the collection"
+    rows = [(k.term, k.kind, f"{k.score:.4f}") for k in result.keywords]
+    title = f"Keywords of {subject} ({result.collection!r})"
+    ui.print_table(title, ["term", "kind", "score"], rows)
+
+
+def _render_topics(result: TopicsResult) -> None:
+    rows = [
+        (
+            t.number,
+            t.size,
+            t.label,
+            "\n".join(ui.display_path(r.document.path) for r in t.representatives),
+        )
+        for t in result.topics
+    ]
+    how = "chosen by silhouette" if result.automatic else "as asked"
+    title = (
+        f"{result.k} topics ({how}, silhouette {result.silhouette:.3f}) "
+        f"over {result.documents} documents in {result.collection!r}"
+    )
+    ui.print_table(title, ["topic", "size", "label", "representative documents"], rows)

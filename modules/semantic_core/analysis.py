@@ -1,0 +1,138 @@
+"""AnalysisService: similar documents, duplicates, keywords, topics and one document's profile.
+
+Each method is one command's work and returns a dataclass; nothing prints. The
+computations live in their own modules (``similar``, ``duplicates``, ``keywords``,
+``topics``, ``summary``); documents are read, and results stored, only through
+the CRUD service (``corpus.Corpus``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from modules.core.database.crud_service import CRUDService
+from modules.semantic_core.collections import DEFAULT_COLLECTION
+from modules.semantic_core.corpus import Corpus, DocumentRef
+from modules.semantic_core.db_models import Chunk, Document
+from modules.semantic_core.duplicates import (
+    DEFAULT_THRESHOLD,
+    DuplicatesReport,
+    StoredDuplicates,
+    find_duplicates,
+    stored_duplicates,
+)
+from modules.semantic_core.keywords import (
+    DEFAULT_TOP,
+    Keyword,
+    KeywordsResult,
+    find_keywords,
+    keyword_data,
+)
+from modules.semantic_core.similar import (
+    DEFAULT_TOP_K,
+    SimilarHit,
+    SimilarResult,
+    find_similar,
+    similar_to,
+)
+from modules.semantic_core.summary import central_sentences, detect_language, sentences, word_count
+from modules.semantic_core.topics import TopicsResult, find_topics
+
+SHOW_KEYWORDS = 10
+SHOW_SIMILAR = 5
+
+
+@dataclass(frozen=True)
+class DocumentStatistics:
+    characters: int
+    words: int
+    chunks: int
+    sentences: int
+    language: str
+
+
+@dataclass
+class DocumentProfile:
+    """Everything ``analyzer show`` says about one document."""
+
+    collection: str
+    document: DocumentRef
+    format: str
+    size_bytes: int
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    statistics: DocumentStatistics
+    keywords: list[Keyword]
+    summary: list[str]
+    duplicates: StoredDuplicates | None  # None: no duplicate scan has run yet
+    similar: list[SimilarHit]
+
+
+class AnalysisService:
+    def __init__(self, crud: CRUDService) -> None:
+        self._corpus = Corpus(crud)
+
+    async def initialize(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def similar(
+        self, document: str, collection: str = DEFAULT_COLLECTION, top_k: int = DEFAULT_TOP_K
+    ) -> SimilarResult:
+        return await find_similar(self._corpus, collection, document, top_k)
+
+    async def duplicates(
+        self, collection: str = DEFAULT_COLLECTION, threshold: float = DEFAULT_THRESHOLD
+    ) -> DuplicatesReport:
+        return await find_duplicates(self._corpus, collection, threshold)
+
+    async def keywords(
+        self,
+        document: str | None = None,
+        collection: str = DEFAULT_COLLECTION,
+        top: int = DEFAULT_TOP,
+    ) -> KeywordsResult:
+        return await find_keywords(self._corpus, collection, document, top)
+
+    async def topics(
+        self, collection: str = DEFAULT_COLLECTION, k: int | None = None
+    ) -> TopicsResult:
+        return await find_topics(self._corpus, collection, k)
+
+    async def show(self, document: str, collection: str = DEFAULT_COLLECTION) -> DocumentProfile:
+        corpus = self._corpus
+        found = await corpus.collection(collection)
+        ref = await corpus.resolve(found, document)
+        row = await corpus.crud.get(Document, ref.id)
+        text = (await corpus.texts(found.id, [ref.id])).get(ref.id, "")
+        cached, _ = await keyword_data(corpus, found)
+        keywords = cached["documents"].get(str(ref.id), [])[:SHOW_KEYWORDS]
+        return DocumentProfile(
+            collection=found.name,
+            document=ref,
+            format=row.format,
+            size_bytes=row.size_bytes,
+            metadata=dict(row.meta or {}),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            statistics=await self._statistics(row, text),
+            keywords=[Keyword(term, score) for term, score in keywords],
+            summary=central_sentences(text),
+            duplicates=await stored_duplicates(corpus, found.id, ref.id),
+            similar=await similar_to(corpus, found, ref, SHOW_SIMILAR),
+        )
+
+    async def _statistics(self, row: Document, text: str) -> DocumentStatistics:
+        chunks = await self._corpus.crud.count(Chunk, filters={"document_id": row.id})
+        return DocumentStatistics(
+            characters=row.char_count,
+            words=word_count(text),
+            chunks=chunks,
+            sentences=len(sentences(text)),
+            language=detect_language(text),
+        )
