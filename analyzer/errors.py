@@ -22,6 +22,15 @@ and keeps its traceback.
     │   ├── NotFoundError
     │   └── ConflictError
     └── ContextStateError
+
+Modules add their own, next to the code that raises them:
+
+    AnalyzerError
+    ├── semantic_core.collections: CollectionNotFoundError, ModelMismatchError
+    ├── semantic_core.embeddings.registry: ModelError
+    ├── semantic_core.search: EmptyCollectionError
+    ├── semantic_core.corpus: DocumentNotFoundError, AmbiguousDocumentError
+    └── semantic_core.topics: TooFewDocumentsError
 """
 
 from __future__ import annotations
