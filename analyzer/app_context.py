@@ -20,6 +20,7 @@ from typing import Any
 
 from analyzer.discovery import Discovery, discover
 from analyzer.errors import AnalyzerError, ContextStateError, DataDirError, UnknownServiceError
+from analyzer.module_api import LazyService, ServiceSpec
 from analyzer.settings import Settings
 from modules.core.database.database_infrastructure import DatabaseRuntime, sqlite_file
 
@@ -76,7 +77,7 @@ class AppContext:
             for name, database in self.discovery.databases.items():
                 await self.database_runtime.open(name, database.base, database.model_modules)
             for spec in self.discovery.services:
-                service = spec.factory(self)
+                service = _build(spec, self)
                 self._services[spec.name] = service
                 await _call_if_present(service, "initialize")
                 self._started.append(service)
@@ -124,6 +125,12 @@ class AppContext:
     @property
     def service_names(self) -> list[str]:
         return list(self._services)
+
+
+def _build(spec: ServiceSpec, context: AppContext) -> Any:
+    if spec.lazy:
+        return LazyService(lambda: spec.factory(context))
+    return spec.factory(context)
 
 
 async def _call_if_present(service: Any, method: str) -> None:

@@ -33,11 +33,37 @@ ServiceFactory = Callable[["AppContext"], Any]
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """A named service, how to build it, and which services it needs first."""
+    """A named service, how to build it, and which services it needs first.
+
+    ``lazy=True``: the factory runs on the service's first use, not at start-up, so
+    a command that never touches it never imports its module (numpy and friends).
+    A lazy service must not need ``initialize()``; its ``close()`` still runs.
+    """
 
     name: str
     factory: ServiceFactory
     depends_on: tuple[str, ...] = ()
+    lazy: bool = False
+
+
+class LazyService:
+    """Stands in for a lazy service until first use, then forwards to it."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._target: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._target is None:
+            self._target = self._build()
+        return getattr(self._target, name)
+
+    async def initialize(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        if self._target is not None and hasattr(self._target, "close"):
+            await self._target.close()
 
 
 @dataclass(frozen=True)

@@ -121,3 +121,38 @@ def test_settings_precedence_flag_over_environment(tmp_path: Path) -> None:
     assert resolve_settings(tmp_path / "flag", env).data_dir == tmp_path / "flag"
     assert resolve_settings(None, env).database_url("semantic_core") == "x://y"
     assert resolve_settings(None, env).database_url("framework").endswith("env/framework.db")
+
+
+def test_a_lazy_service_is_built_on_first_use_and_closed(settings: Settings) -> None:
+    built: list[str] = []
+
+    class Heavy:
+        closed = False
+
+        def work(self) -> str:
+            return "done"
+
+        async def close(self) -> None:
+            Heavy.closed = True
+
+    def factory(app: AppContext) -> Heavy:
+        built.append("heavy")
+        return Heavy()
+
+    discovery = discover_with(ServiceSpec("heavy", factory, lazy=True))
+
+    async def scenario() -> str:
+        async with AppContext(settings, discovery=discovery) as app:
+            assert built == []
+            return app.get_service("heavy").work()
+
+    assert run(scenario()) == "done"
+    assert built == ["heavy"] and Heavy.closed
+
+
+def discover_with(extra: ServiceSpec):  # noqa: ANN201
+    from analyzer.discovery import discover, order_services
+
+    found = discover()
+    found.services = order_services([*found.services, extra])
+    return found

@@ -53,9 +53,15 @@ MODULE = ModuleSpec(
     version="0.1",
     services=(
         ServiceSpec(INDEX_SERVICE, _index_service, depends_on=(DATABASE_SERVICE,)),
-        ServiceSpec(INGEST_SERVICE, _ingest_service, depends_on=(CRUD_SERVICE, INDEX_SERVICE)),
-        ServiceSpec(SEARCH_SERVICE, _search_service, depends_on=(CRUD_SERVICE, INDEX_SERVICE)),
-        ServiceSpec(EVAL_SERVICE, _eval_service, depends_on=(INGEST_SERVICE, SEARCH_SERVICE)),
-        ServiceSpec(ANALYSIS_SERVICE, _analysis_service, depends_on=(CRUD_SERVICE,)),
+        ServiceSpec(
+            INGEST_SERVICE, _ingest_service, depends_on=(CRUD_SERVICE, INDEX_SERVICE), lazy=True
+        ),
+        ServiceSpec(
+            SEARCH_SERVICE, _search_service, depends_on=(CRUD_SERVICE, INDEX_SERVICE), lazy=True
+        ),
+        ServiceSpec(
+            EVAL_SERVICE, _eval_service, depends_on=(INGEST_SERVICE, SEARCH_SERVICE), lazy=True
+        ),
+        ServiceSpec(ANALYSIS_SERVICE, _analysis_service, depends_on=(CRUD_SERVICE,), lazy=True),
     ),
 )
