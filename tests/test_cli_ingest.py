@@ -58,3 +58,53 @@ def test_model_mismatch_is_one_line_and_exit_1(data_dir: Path, tmp_path: Path) -
     assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert "--force" in result.stderr
+
+
+def test_an_ingest_killed_midway_leaves_consistent_data_and_the_next_run_finishes(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(1500):
+        (folder / f"note-{i:04d}.txt").write_text(f"Note {i}\n\nThe tide table for day {i}.\n")
+    command = [sys.executable, "-m", "analyzer", "--data-dir", str(data_dir), "ingest", str(folder)]
+    child = subprocess.Popen([*command, "--json"], stdout=subprocess.DEVNULL)
+    database = data_dir / "semantic_core.db"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:  # wait for the first batches
+        if database.exists() and _count(database, "documents") > 0:
+            break
+        time.sleep(0.05)
+    if child.poll() is None:
+        os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    # chunks_fts_docsize holds one row per indexed chunk: the index matches the table.
+    assert _count(database, "chunks") == _count(database, "chunks_fts_docsize")
+    finished = subprocess.run([*command, "--json"], capture_output=True, text=True, check=False)
+    assert finished.returncode == 0, finished.stderr
+    report = json.loads(finished.stdout)
+    assert report["new"] + report["unchanged"] == 1500 and report["failed"] == 0
+    assert _count(database, "documents") == 1500
+    assert _count(database, "chunks") == _count(database, "chunks_fts_docsize") == 1500
+    conn = sqlite3.connect(database)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+
+
+def _count(database: Path, table: str) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(database, timeout=10)
+    try:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
