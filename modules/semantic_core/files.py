@@ -39,6 +39,8 @@ class FileFilter:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
 
     def wants(self, relative: str) -> bool:
+        if not self.include and not self.exclude:
+            return True
         name = relative.rsplit("/", 1)[-1]
         if any(_matches(relative, name, pattern) for pattern in self.exclude):
             return False
@@ -87,18 +89,33 @@ def _walk(
     except OSError as exc:
         result.skipped.append(SkippedPath(directory, f"cannot list directory ({exc.strerror})"))
         return
+    prefix = "" if directory == root else directory.relative_to(root).as_posix() + "/"
     for entry in entries:
         if entry.name.startswith(".") or entry.name in JUNK_DIRECTORIES:
             continue
-        path = Path(entry.path)
         try:
             is_dir = entry.is_dir()  # follows symlinks; loops are caught by inode above
         except OSError:
             is_dir = False
         if is_dir:
-            _walk(path, root, rules, result, seen)
-        else:
-            _consider(path, path.relative_to(root).as_posix(), rules, result, explicit=False)
+            _walk(Path(entry.path), root, rules, result, seen)
+        elif rules.wants(prefix + entry.name):
+            _consider_entry(entry, rules, result)
+
+
+def _consider_entry(entry: os.DirEntry[str], rules: FileFilter, result: FileScan) -> None:
+    """A file met while walking: DirEntry.stat() reuses what scandir already knows."""
+    try:
+        info = entry.stat()
+    except FileNotFoundError:
+        path = Path(entry.path)
+        reason = "broken symlink" if path.is_symlink() else "vanished before it could be read"
+        result.skipped.append(SkippedPath(path, reason))
+        return
+    except OSError as exc:
+        result.skipped.append(SkippedPath(Path(entry.path), f"cannot stat ({exc.strerror})"))
+        return
+    _admit(Path(entry.path), info, rules, result)
 
 
 def _consider(
@@ -115,6 +132,10 @@ def _consider(
     except OSError as exc:
         result.skipped.append(SkippedPath(path, f"cannot stat ({exc.strerror})"))
         return
+    _admit(path, info, rules, result)
+
+
+def _admit(path: Path, info: os.stat_result, rules: FileFilter, result: FileScan) -> None:
     if not stat.S_ISREG(info.st_mode):
         result.skipped.append(SkippedPath(path, f"not a regular file ({_kind(info.st_mode)})"))
         return

@@ -430,6 +430,8 @@ class _Run:
         self, prepare: Callable[[Sequence[Any]], _Batch], items: Sequence[Any]
     ) -> _Batch:
         batch = prepare(items)
+        if not batch.documents:
+            return batch  # nothing to embed: an unchanged batch never loads the model
         texts = [_embedding_text(c.heading, c.text) for p in batch.documents for c in p.chunks]
         vectors = _embed(self.embedder, texts)
         offset = 0
@@ -439,6 +441,13 @@ class _Run:
         return batch
 
     async def write(self, batch: _Batch) -> None:
+        if batch.documents or batch.touched:
+            await self._write_batch(batch)
+        self.done += batch.size
+        if self.progress is not None:
+            self.progress(IngestProgress(self.done, self.total, self.report.chunks))
+
+    async def _write_batch(self, batch: _Batch) -> None:
         try:
             async with self.crud.transaction(Document) as session:
                 await self._write(batch.documents, batch.touched, session)
@@ -451,9 +460,6 @@ class _Run:
                         await self._write([item], [], session)
                 except ConflictError as exc:
                     self.report.add_problem(item.path, "failed", exc.message)
-        self.done += batch.size
-        if self.progress is not None:
-            self.progress(IngestProgress(self.done, self.total, self.report.chunks))
 
     async def _write(
         self, prepared: list[_Prepared], touched: list[tuple[int, int, int]], session: Any
