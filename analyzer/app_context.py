@@ -5,8 +5,9 @@
 
 Phase 1 (discovery) runs on construction: sync, imports only. Phase 2 runs on
 entry: the data directory, one engine per database, schemas at head, services
-built and initialized in dependency order (a lazy service is built on first use). Exit closes services in reverse order
-and disposes engines. A context cannot be reopened once closed.
+built and initialized in dependency order (a lazy service is built on first use).
+Exit closes services in reverse order and disposes engines. A context cannot be
+reopened once closed.
 """
 
 from __future__ import annotations
