@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class Service(Protocol):
-    """A service's lifecycle: built by its factory, initialized once, closed once."""
+    """A service's lifecycle: built by its factory, initialized once, closed once.
+
+    Both hooks are optional: the framework calls them only where a service defines them.
+    """
 
     async def initialize(self) -> None: ...
 

@@ -71,9 +71,6 @@ class RunService:
                 DatabaseRecord, databases, conflict_columns=["name"], session=session
             )
 
-    async def close(self) -> None:
-        return None
-
     async def start(self, command: str, arguments: Mapping[str, Any]) -> int:
         run = await self._crud.create(CommandRun(command=command, arguments=_jsonable(arguments)))
         return run.id

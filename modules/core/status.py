@@ -24,12 +24,6 @@ class StatusService:
         self._database = database
         self._runs = runs
 
-    async def initialize(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
     async def report(self, check: bool = False, runs: int = 5) -> StatusReport:
         databases = await self._database.status(check=check)
         return StatusReport(databases, await self._runs.recent(runs), checked=check)

@@ -75,12 +75,6 @@ class AnalysisService:
     def __init__(self, crud: CRUDService) -> None:
         self._corpus = Corpus(crud)
 
-    async def initialize(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
     async def similar(
         self, document: str, collection: str = DEFAULT_COLLECTION, top_k: int = DEFAULT_TOP_K
     ) -> SimilarResult:

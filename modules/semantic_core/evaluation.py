@@ -53,12 +53,6 @@ class EvalService:
         self._ingest = ingest
         self._search = search
 
-    async def initialize(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
     async def evaluate(
         self,
         beir_dir: Path,

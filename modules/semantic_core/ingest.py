@@ -160,12 +160,6 @@ class IngestService:
         self._crud = crud
         self._index = index
 
-    async def initialize(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
     async def ingest_paths(
         self,
         paths: Sequence[Path],

@@ -128,12 +128,6 @@ class SearchService:
         # the collection up once, not once per query.
         self._collections: dict[str, Collection] = {}
 
-    async def initialize(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
     async def search(
         self, query: str, options: SearchOptions, fusion: FusionSettings = DEFAULT_FUSION
     ) -> SearchResult:

@@ -28,12 +28,6 @@ class CRUDService:
     def __init__(self, database: DatabaseService) -> None:
         self._database = database
 
-    async def initialize(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
     @asynccontextmanager
     async def transaction(self, model: type[Any]) -> AsyncIterator[AsyncSession]:
         """One write transaction on the database of ``model``; pass it as ``session=``."""

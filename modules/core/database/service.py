@@ -46,9 +46,6 @@ class DatabaseService:
         self._runtime = runtime
         self._makers: dict[tuple[str, bool], async_sessionmaker[AsyncSession]] = {}
 
-    async def initialize(self) -> None:
-        return None
-
     async def close(self) -> None:
         self._makers.clear()
 
