@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from analyzer.paths import display_path as display_path  # re-exported for the commands
+
 
 def is_terminal() -> bool:
     return sys.stdout.isatty()
@@ -77,17 +79,6 @@ class _ProgressBar:
 def progress_bar(description: str) -> _ProgressBar:
     """A transient progress bar (files, chunks, rate, ETA); only for terminals."""
     return _ProgressBar(description)
-
-
-def display_path(path: str) -> str:
-    """A path relative to the working directory when it lies below it."""
-    import os
-
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if relative.startswith("..") else relative
 
 
 def print_hit(

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from analyzer.errors import AnalyzerError, UsageError
+from analyzer.paths import display_path
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.collections import require_collection
 from modules.semantic_core.db_models import Chunk, Collection, Document
@@ -170,17 +171,8 @@ def _path_forms(text: str) -> list[str]:
     return list(dict.fromkeys(forms))
 
 
-def short_path(path: str) -> str:
-    """A path relative to the working directory when it lies below it."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if relative.startswith("..") else relative
-
-
 def _ambiguous(text: str, matches: list[DocumentRef]) -> AmbiguousDocumentError:
-    shown = ", ".join(short_path(m.path) for m in matches[:AMBIGUOUS_SHOWN])
+    shown = ", ".join(display_path(m.path) for m in matches[:AMBIGUOUS_SHOWN])
     more = f" and {len(matches) - AMBIGUOUS_SHOWN} more" if len(matches) > AMBIGUOUS_SHOWN else ""
     return AmbiguousDocumentError(
         f"{text!r} matches {len(matches)} documents ({shown}{more}); give more of the path"
@@ -205,7 +197,7 @@ def close_matches(text: str, documents: list[DocumentRef]) -> list[str]:
     """Paths of the documents whose path, file name or title is closest to ``text``."""
     keys: dict[str, str] = {}
     for doc in documents:
-        shown = short_path(doc.path)
+        shown = display_path(doc.path)
         for key in (shown, Path(doc.path).name, doc.title, doc.uid):
             if key:
                 keys.setdefault(key.lower(), shown)
