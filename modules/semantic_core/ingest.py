@@ -167,29 +167,20 @@ class IngestService:
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
         started = time.perf_counter()
-        collection, embedder = await self._collection(options)
-        if options.trigram:
-            await self._enable_trigram(collection)
-        report = IngestReport(collection.name, collection.model_id)
-        rules = FileFilter(options.include, options.exclude, options.max_file_size)
-        found = scan(paths, rules)
+        run, known = await self._start(options, progress)
+        found = scan(paths, FileFilter(options.include, options.exclude, options.max_file_size))
         for skipped in found.skipped:
-            report.add_problem(str(skipped.path), "skipped", skipped.reason)
-        known = await self._known_documents(collection.id)
-        run = _Run(self._crud, collection, embedder, report, progress, len(found.files))
+            run.report.add_problem(str(skipped.path), "skipped", skipped.reason)
 
-        def prepare(batch: Sequence[FoundFile]) -> _Batch:
-            out = _Batch(size=len(batch))
-            for found_file in batch:
-                self._prepare_file(found_file, known, options, out, report)
-            return out
+        def prepare_one(found_file: FoundFile, batch: _Batch) -> None:
+            self._prepare_file(found_file, known, options, batch, run.report)
 
-        await run.pipeline(found.files, prepare)
+        await run.pipeline(found.files, prepare_one)
         if options.prune:
             seen = {str(f.path) for f in found.files}
-            await self._prune(collection.id, paths, known, seen, report)
-        report.seconds = time.perf_counter() - started
-        return report
+            await self._prune(run.collection.id, paths, known, seen, run.report)
+        run.report.seconds = time.perf_counter() - started
+        return run.report
 
     async def ingest_records(
         self,
@@ -199,23 +190,25 @@ class IngestService:
     ) -> IngestReport:
         """Ingest records (id, title, text): the same pipeline as files, without the disk."""
         started = time.perf_counter()
+        run, known = await self._start(options, progress)
+
+        def prepare_one(record: Record, batch: _Batch) -> None:
+            self._prepare_record(record, known, options, batch, run.report)
+
+        await run.pipeline(list(records), prepare_one)
+        run.report.seconds = time.perf_counter() - started
+        return run.report
+
+    async def _start(
+        self, options: IngestOptions, progress: ProgressCallback | None
+    ) -> tuple[_Run, dict[str, _Known]]:
+        """The collection (with its model and indexes) and what it already holds."""
         collection, embedder = await self._collection(options)
+        if options.trigram:
+            await self._enable_trigram(collection)
         report = IngestReport(collection.name, collection.model_id)
-        known = await self._known_documents(collection.id)
-        items = list(records)
-        run = _Run(self._crud, collection, embedder, report, progress, len(items))
-
-        def prepare(batch: Sequence[Record]) -> _Batch:
-            out = _Batch(size=len(batch))
-            for record in batch:
-                item = self._prepare_record(record, known, options, report)
-                if item is not None:
-                    out.documents.append(item)
-            return out
-
-        await run.pipeline(items, prepare)
-        report.seconds = time.perf_counter() - started
-        return report
+        run = _Run(self._crud, collection, embedder, report, progress)
+        return run, await self._known_documents(collection.id)
 
     # --- collection and known documents -----------------------------------
 
@@ -331,27 +324,34 @@ class IngestService:
         batch.documents.append(_prepared_file(path, found, extracted, digest, previous))
 
     def _prepare_record(
-        self, record: Record, known: dict[str, _Known], options: IngestOptions, report: IngestReport
-    ) -> _Prepared | None:
+        self,
+        record: Record,
+        known: dict[str, _Known],
+        options: IngestOptions,
+        batch: _Batch,
+        report: IngestReport,
+    ) -> None:
         text = record.text if not record.title else f"{record.title}\n\n{record.text}"
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         previous = known.get(record.uid)
         if previous is not None and not options.force and previous.content_hash == digest:
             report.unchanged += 1
-            return None
+            return
         if not text.strip():
             report.add_problem(record.uid, "skipped", "empty record")
-            return None
+            return
         extracted = Extracted(text=text, title=record.title, format="record")
-        return _Prepared(
-            path=record.uid,
-            uid=record.uid,
-            extracted=extracted,
-            chunks=chunk_document(extracted),
-            content_hash=digest,
-            size=len(text.encode("utf-8")),
-            mtime_ns=0,
-            existing_id=previous.id if previous else None,
+        batch.documents.append(
+            _Prepared(
+                path=record.uid,
+                uid=record.uid,
+                extracted=extracted,
+                chunks=chunk_document(extracted),
+                content_hash=digest,
+                size=len(text.encode("utf-8")),
+                mtime_ns=0,
+                existing_id=previous.id if previous else None,
+            )
         )
 
     # --- pruning -------------------------------------------------------------
@@ -386,29 +386,29 @@ class _Run:
         embedder: LazyEmbedder,
         report: IngestReport,
         progress: ProgressCallback | None,
-        total: int,
     ) -> None:
         self.crud = crud
         self.collection = collection
         self.embedder = embedder
         self.report = report
         self.progress = progress
-        self.total = total
+        self.total = 0
         self.done = 0
 
     async def pipeline(
-        self, items: Sequence[Any], prepare: Callable[[Sequence[Any]], _Batch]
+        self, items: Sequence[Any], prepare_one: Callable[[Any, _Batch], None]
     ) -> None:
         """Prepare batch n+1 in a worker thread while batch n is written.
 
         SQLite does its work in the driver's thread with the GIL released, so reading,
         extracting and embedding overlap with inserting and indexing.
         """
+        self.total = len(items)
         writing: asyncio.Task[None] | None = None
         try:
             for start in range(0, len(items), BATCH_FILES):
                 batch = await asyncio.to_thread(
-                    self._prepare_and_embed, prepare, items[start : start + BATCH_FILES]
+                    self._prepare_and_embed, prepare_one, items[start : start + BATCH_FILES]
                 )
                 if writing is not None:
                     await writing
@@ -421,9 +421,11 @@ class _Run:
                 writing.cancel()
 
     def _prepare_and_embed(
-        self, prepare: Callable[[Sequence[Any]], _Batch], items: Sequence[Any]
+        self, prepare_one: Callable[[Any, _Batch], None], items: Sequence[Any]
     ) -> _Batch:
-        batch = prepare(items)
+        batch = _Batch(size=len(items))
+        for item in items:
+            prepare_one(item, batch)
         if not batch.documents:
             return batch  # nothing to embed: an unchanged batch never loads the model
         texts = [_embedding_text(c.heading, c.text) for p in batch.documents for c in p.chunks]
