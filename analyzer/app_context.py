@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from analyzer.discovery import Discovery, discover
-from analyzer.errors import AnalyzerError, ContextStateError, DataDirError, UnknownServiceError
+from analyzer.errors import ContextStateError, DataDirError, UnknownServiceError
 from analyzer.module_api import LazyService, ServiceSpec
 from analyzer.settings import Settings
 from modules.core.database.database_infrastructure import DatabaseRuntime, sqlite_file
@@ -154,6 +154,3 @@ def _ensure_writable_dir(directory: Path) -> None:
             f"data directory {directory} is not writable; fix its permissions or choose "
             "another with --data-dir or ANALYZER_DATA_DIR"
         )
-
-
-__all__ = ["AnalyzerError", "AppContext", "ContextState"]

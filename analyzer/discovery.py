@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -145,12 +145,3 @@ def order_services(services: Sequence[ServiceSpec]) -> list[ServiceSpec]:
     for svc in services:
         visit(svc, [])
     return ordered
-
-
-def describe(discovery: Discovery) -> Mapping[str, Any]:
-    """A plain summary, for logs and status output."""
-    return {
-        "modules": [m.spec.name for m in discovery.modules],
-        "databases": sorted(discovery.databases),
-        "services": [s.name for s in discovery.services],
-    }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyzer.errors import ConfigurationError
@@ -36,9 +36,6 @@ class Settings:
 
     def database_path(self, name: str) -> Path:
         return self.data_dir / f"{name}.db"
-
-    def with_overrides(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 def default_data_dir() -> Path:

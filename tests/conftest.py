@@ -12,7 +12,6 @@ from analyzer.settings import Settings
 
 T = TypeVar("T")
 PLUGIN = "tests.plugins.notes_plugin"
-SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
 
 @pytest.fixture(autouse=True)

@@ -39,7 +39,7 @@ from modules.semantic_core.files import (
     scan,
 )
 from modules.semantic_core.search_index import SearchIndex
-from modules.semantic_core.vectors import from_blobs, mean_vector, to_blob
+from modules.semantic_core.vectors import mean_vector, to_blob
 
 if TYPE_CHECKING:
     import numpy as np
@@ -587,6 +587,3 @@ async def _refresh_document_vectors(
             {"embedding": to_blob(mean_vector(vectors[indexes]))},
             session=session,
         )
-
-
-__all__ = ["IngestOptions", "IngestReport", "IngestService", "Record", "from_blobs"]

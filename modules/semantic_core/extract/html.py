@@ -83,7 +83,7 @@ def extract_html(markup: str) -> Extracted:
     page_title = title_node.text(strip=True) if title_node else ""
     root = tree.css_first("main") or tree.css_first("article") or tree.body or tree.root
     if root is None:
-        raise_empty()
+        require_text("")
     _drop_chrome(root)
     writer = _TextWriter()
     writer.walk(root)
@@ -92,10 +92,6 @@ def extract_html(markup: str) -> Extracted:
     headings = tuple(writer.headings)
     title = page_title or (headings[0].title if headings else first_line_title(text))
     return Extracted(text=text, title=title[:MAX_TITLE_CHARS], format="html", headings=headings)
-
-
-def raise_empty() -> None:
-    require_text("")
 
 
 def _drop_chrome(root) -> None:  # noqa: ANN001 - selectolax node
