@@ -252,9 +252,9 @@ def test_a_file_vanishing_between_listing_and_reading(
     (folder / "goes.txt").write_text("I go.\n")
     real_read = ingest_module.read_regular_file
 
-    def read_after_deleting(path: Path, limit: int) -> bytes:
-        if path.name == "goes.txt":
-            path.unlink()
+    def read_after_deleting(path: str, limit: int) -> bytes:
+        if Path(path).name == "goes.txt":
+            Path(path).unlink()
         return real_read(path, limit)
 
     monkeypatch.setattr(ingest_module, "read_regular_file", read_after_deleting)

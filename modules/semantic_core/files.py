@@ -15,7 +15,7 @@ DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024
 
 @dataclass(frozen=True)
 class FoundFile:
-    path: Path
+    path: str  # absolute; a str, not a Path: a large tree holds many, and Path is slow to build
     size: int
     mtime_ns: int
 
@@ -55,7 +55,7 @@ def scan(roots: Iterable[Path], rules: FileFilter) -> FileScan:
     """Every file under ``roots`` that the rules admit, sorted; the rest with reasons."""
     result = FileScan()
     seen_dirs: set[tuple[int, int]] = set()
-    seen_files: set[Path] = set()
+    seen_files: set[str] = set()
     for root in roots:
         root = root.absolute()
         if root.is_dir():
@@ -63,7 +63,7 @@ def scan(roots: Iterable[Path], rules: FileFilter) -> FileScan:
         else:
             _consider(root, root.name, rules, result, explicit=True)
     unique = []
-    for found in sorted(result.files, key=lambda f: str(f.path)):
+    for found in sorted(result.files, key=lambda f: f.path):
         if found.path not in seen_files:
             seen_files.add(found.path)
             unique.append(found)
@@ -115,7 +115,7 @@ def _consider_entry(entry: os.DirEntry[str], rules: FileFilter, result: FileScan
     except OSError as exc:
         result.skipped.append(SkippedPath(Path(entry.path), f"cannot stat ({exc.strerror})"))
         return
-    _admit(Path(entry.path), info, rules, result)
+    _admit(entry.path, info, rules, result)
 
 
 def _consider(
@@ -132,17 +132,19 @@ def _consider(
     except OSError as exc:
         result.skipped.append(SkippedPath(path, f"cannot stat ({exc.strerror})"))
         return
-    _admit(path, info, rules, result)
+    _admit(str(path), info, rules, result)
 
 
-def _admit(path: Path, info: os.stat_result, rules: FileFilter, result: FileScan) -> None:
+def _admit(path: str, info: os.stat_result, rules: FileFilter, result: FileScan) -> None:
     if not stat.S_ISREG(info.st_mode):
-        result.skipped.append(SkippedPath(path, f"not a regular file ({_kind(info.st_mode)})"))
+        result.skipped.append(
+            SkippedPath(Path(path), f"not a regular file ({_kind(info.st_mode)})")
+        )
         return
     if info.st_size > rules.max_file_size:
         result.skipped.append(
             SkippedPath(
-                path,
+                Path(path),
                 f"larger than the size cap ({info.st_size:,} > {rules.max_file_size:,} bytes); "
                 "raise --max-file-size",
             )
@@ -161,7 +163,7 @@ def _kind(mode: int) -> str:
     return "special file"
 
 
-def read_regular_file(path: Path, limit: int) -> bytes:
+def read_regular_file(path: str | Path, limit: int) -> bytes:
     """The bytes of ``path``, refusing anything that is not (or stopped being) a regular file.
 
     Opened non-blocking, so a file swapped for a named pipe after the scan cannot hang us.

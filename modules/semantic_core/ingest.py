@@ -177,7 +177,7 @@ class IngestService:
 
         await run.pipeline(found.files, prepare_one)
         if options.prune:
-            seen = {str(f.path) for f in found.files}
+            seen = {f.path for f in found.files}
             await self._prune(run.collection.id, paths, known, seen, run.report)
         run.report.seconds = time.perf_counter() - started
         return run.report
@@ -290,7 +290,7 @@ class IngestService:
         report: IngestReport,
     ) -> None:
         """Read, hash, extract and chunk one file into ``batch``, or count why not."""
-        path = str(found.path)
+        path = found.path
         previous = known.get(path)
         if (
             previous is not None
@@ -314,7 +314,7 @@ class IngestService:
             batch.touched.append((previous.id, found.size, found.mtime_ns))
             return
         try:
-            extracted = extract(data, found.path)
+            extracted = extract(data, Path(found.path))
         except UnsupportedFile as exc:
             report.add_problem(path, "skipped", str(exc))
             return
