@@ -32,7 +32,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -98,6 +98,9 @@ class SQLiteJSON(TypeDecorator[Any]):
 
     def load_dialect_impl(self, dialect: Any) -> Any:
         if dialect.name == "postgresql":
+            # Imported here: the PostgreSQL dialect costs every SQLite start ~35 ms.
+            from sqlalchemy.dialects import postgresql
+
             return dialect.type_descriptor(postgresql.JSONB())
         return dialect.type_descriptor(JSON())
 
@@ -286,6 +289,8 @@ def dialect_insert(dialect_name: str, table: Any) -> Any:
     if dialect_name == "sqlite":
         return sqlite.insert(table)
     if dialect_name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
     raise DatabaseError(f"upserts are not supported on {dialect_name}; use SQLite or PostgreSQL")
 
