@@ -27,6 +27,8 @@ def parse(config: str) -> FusionSettings:
     for pair in filter(None, config.split(",")):
         name, value = pair.split("=")
         values[name] = float(value) if types[name] == "float" else int(value)
+        if types[name] == "bool":
+            values[name] = bool(values[name])
     return FusionSettings(**values)
 
 
