@@ -48,25 +48,26 @@ def test_a_single_long_sentence_is_kept_for_the_encoder_to_truncate() -> None:
 
 def test_the_reranker_is_loaded_once_and_shared(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(registry, "_RERANKER", registry._Preload())
+    monkeypatch.setattr(registry, "_RERANKER", registry._SharedReranker())
     monkeypatch.setattr(registry, "load_embedder", lambda spec: calls.append(spec) or object())
 
-    registry.preload_reranker()
     first = registry.reranker()
-    registry.preload_reranker()
 
     assert registry.reranker() is first
     assert calls == [registry.RERANK_MODEL]
 
 
-def test_a_failed_background_load_is_raised_where_the_model_is_needed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    def broken(spec: str) -> object:
-        raise registry.ModelError("model files are missing")
+def test_a_failed_load_is_retried_by_the_next_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    outcomes: list[object] = [registry.ModelError("model files are missing"), object()]
 
-    monkeypatch.setattr(registry, "_RERANKER", registry._Preload())
-    monkeypatch.setattr(registry, "load_embedder", broken)
-    registry.preload_reranker()
+    def load(spec: str) -> object:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(registry, "_RERANKER", registry._SharedReranker())
+    monkeypatch.setattr(registry, "load_embedder", load)
     with pytest.raises(registry.ModelError, match="missing"):
         registry.reranker()
+    assert registry.reranker() is not None

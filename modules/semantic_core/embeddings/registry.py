@@ -178,48 +178,21 @@ def _bundled_info(spec: str) -> tuple[str, int] | None:
     return str(config["model_id"]), int(config["dimension"])
 
 
-class _Preload:
-    """The re-rank model, loaded once per process, possibly ahead of time in a thread.
-
-    Loading onnxruntime and the graph takes a few hundred ms, partly in native code
-    that releases the GIL; started before the databases open, it overlaps them.
-    """
+class _SharedReranker:
+    """The re-rank model, loaded once per process however many services ask for it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._encoder: Any = None
-        self._error: BaseException | None = None
-
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is None and self._encoder is None:
-                # Not a daemon: interpreter shutdown never cuts a native load short.
-                self._thread = threading.Thread(target=self._load, name="reranker-load")
-                self._thread.start()
-
-    def _load(self) -> None:
-        try:
-            self._encoder = load_embedder(RERANK_MODEL)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            self._error = exc
 
     def get(self) -> Any:
-        self.start()
-        thread = self._thread
-        if thread is not None:
-            thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._encoder
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = load_embedder(RERANK_MODEL)
+            return self._encoder
 
 
-_RERANKER = _Preload()
-
-
-def preload_reranker() -> None:
-    """Start loading the re-rank model in the background (returns at once)."""
-    _RERANKER.start()
+_RERANKER = _SharedReranker()
 
 
 def reranker() -> Any:
