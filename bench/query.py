@@ -8,14 +8,14 @@
 2. Builds a synthetic collection of about 100,000 chunks (sentences of SciFact
    abstracts recombined into short records) and times the same queries there.
 3. Times `analyzer query` end to end in fresh processes (cold start) on the SciFact
-   collection, and prints the median.
+   collection in every mode, next to the floors every process pays (the bare
+   interpreter, `analyzer --version`, `analyzer db-status`), and prints the medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import re
 import statistics
@@ -79,35 +79,53 @@ async def latencies(data: Path, collection: str, queries: list[str]) -> None:
             )
 
 
+def timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:6])} ...: {done.stderr.strip()}")
+    return elapsed
+
+
 def cold_runs(data: Path, collection: str, queries: list[str], runs: int) -> None:
-    times = []
+    """Fresh processes, interleaved so that machine noise hits every row alike."""
+    cli = [sys.executable, "-m", "analyzer"]
+    rows: dict[str, list[float]] = {
+        "python -c pass (interpreter floor)": [],
+        "analyzer --version (CLI floor)": [],
+        "analyzer db-status (framework boot)": [],
+    }
+    rows.update({f"analyzer query --mode {mode}": [] for mode in MODES})
     for text in queries[:runs]:
-        started = time.perf_counter()
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "analyzer",
-                "--data-dir",
-                str(data),
-                "query",
-                text,
-                "--collection",
-                collection,
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
+        rows["python -c pass (interpreter floor)"].append(timed([sys.executable, "-c", "pass"]))
+        rows["analyzer --version (CLI floor)"].append(timed([*cli, "--version"]))
+        rows["analyzer db-status (framework boot)"].append(
+            timed([*cli, "--data-dir", str(data), "db-status"])
         )
-        times.append(time.perf_counter() - started)
-        if done.returncode != 0:
-            raise SystemExit(done.stderr)
-        json.loads(done.stdout)
-    print(
-        f"  cold `analyzer query` (hybrid): median {statistics.median(times):.2f} s, "
-        f"min {min(times):.2f} s, max {max(times):.2f} s over {len(times)} runs"
-    )
+        for mode in MODES:
+            rows[f"analyzer query --mode {mode}"].append(
+                timed(
+                    [
+                        *cli,
+                        "--data-dir",
+                        str(data),
+                        "query",
+                        text,
+                        "--collection",
+                        collection,
+                        "--mode",
+                        mode,
+                        "--json",
+                    ]
+                )
+            )
+    print(f"  cold processes, {runs} runs each (distinct queries), median / min / max:")
+    for name, times in rows.items():
+        print(
+            f"    {name:38s} {statistics.median(times):5.2f} s  "
+            f"{min(times):5.2f} s  {max(times):5.2f} s"
+        )
 
 
 async def main() -> None:
