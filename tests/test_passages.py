@@ -71,3 +71,13 @@ def test_a_failed_load_is_retried_by_the_next_caller(monkeypatch: pytest.MonkeyP
     with pytest.raises(registry.ModelError, match="missing"):
         registry.reranker()
     assert registry.reranker() is not None
+
+
+def test_the_passage_cache_keeps_only_the_newest_entries() -> None:
+    from modules.semantic_core.search import _evict_oldest
+
+    cache = {key: key * 10 for key in range(8)}
+    _evict_oldest(cache, 5)
+    assert list(cache) == [3, 4, 5, 6, 7]
+    _evict_oldest(cache, 5)
+    assert len(cache) == 5

@@ -25,6 +25,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal
 
 from analyzer.errors import AnalyzerError, UsageError
@@ -63,6 +64,10 @@ class FusionSettings:
 
 
 DEFAULT_FUSION = FusionSettings()
+
+# Passage vectors kept per process. Focused passages depend on the query, so a long
+# batch would otherwise grow the cache without end: 20,000 vectors are about 30 MB.
+RERANK_CACHE_ENTRIES = 20_000
 
 
 class EmptyCollectionError(AnalyzerError):
@@ -327,7 +332,9 @@ class SearchService:
             vectors = await asyncio.to_thread(encode, [p for _, p in missing])
             self._rerank_cache.update(zip(missing, vectors, strict=True))
         query_vector = (await asyncio.to_thread(encode, [text]))[0]
-        return np.stack([self._rerank_cache[k] for k in keys]) @ query_vector
+        similarity = np.stack([self._rerank_cache[k] for k in keys]) @ query_vector
+        _evict_oldest(self._rerank_cache, RERANK_CACHE_ENTRIES)
+        return similarity
 
     async def _hits(
         self, text: str, candidates: list[_Candidate], options: SearchOptions
@@ -377,6 +384,14 @@ class SearchService:
 
 
 # --- candidate lists ------------------------------------------------------------
+
+
+def _evict_oldest(cache: dict[Any, Any], capacity: int) -> None:
+    """Keep the ``capacity`` newest entries (dicts remember insertion order)."""
+    overflow = len(cache) - capacity
+    if overflow > 0:
+        for key in list(islice(cache, overflow)):
+            del cache[key]
 
 
 def _grouped(name: str, hits: list[tuple[int, int, float]], per_chunk: bool) -> list[_Candidate]:
