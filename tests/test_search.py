@@ -213,3 +213,40 @@ def test_trigram_index_finds_chinese_text(tmp_path: Path) -> None:
     assert runner.invoke(app, [*base, "ingest", str(docs), "--trigram"]).exit_code == 0
     found = runner.invoke(app, [*base, "query", "冲泡温度", "--mode", "keyword", "--json"])
     assert [Path(r["document"]).name for r in json.loads(found.stdout)["results"]] == ["tea.txt"]
+
+
+def test_hybrid_rereads_short_windows_around_the_query_terms(
+    sample_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from modules.semantic_core.embeddings import registry
+
+    read: list[str] = []
+    limits: list[int | None] = []
+
+    class Recorder:
+        def encode(self, texts: list[str], max_length: int | None = None) -> np.ndarray:
+            read.extend(texts)
+            limits.append(max_length)
+            return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+    real_load = registry.load_embedder
+
+    def load(spec: str | None = None) -> object:
+        return Recorder() if spec == registry.RERANK_MODEL else real_load(spec)
+
+    monkeypatch.setattr(registry, "_RERANKER", registry._SharedReranker())
+    monkeypatch.setattr(registry, "load_embedder", load)
+    query = "how long to cool a burn under running water"
+    report = search(sample_data_dir, query)
+
+    *passages, last = read
+    assert last == query
+    assert limits == [64, None]  # passages cut to the budget, the query read whole
+    assert len(passages) >= 10
+    assert sum(len(p.split()) for p in passages) / len(passages) < 60  # chunks: ~95 words
+    # The burns document's best window is not its start (its first lines are about scalds).
+    burns = [p for p in passages if p.startswith("First Aid for Burns")]
+    assert burns and all("water" in p.lower() for p in burns)
+    assert all("rerank" in hit["signals"] for hit in report["results"])

@@ -2,9 +2,9 @@
 
 The transformer's cost grows with every token it reads, so a passage is cut to
 a budget. A plain cut keeps the start of the chunk; a focused cut keeps the
-heading plus the run of whole sentences, within the budget, that holds the most
-query terms, so the words that made BM25 pick the chunk are the ones the
-re-ranker sees.
+heading plus the run of whole sentences (or lines), within the budget, that
+holds the most query terms, so the words that made BM25 pick the chunk are the
+ones the re-ranker sees.
 """
 
 from __future__ import annotations
@@ -13,47 +13,70 @@ import re
 from collections.abc import Sequence
 
 from modules.semantic_core.chunking import estimate_tokens
+from modules.semantic_core.lexical import term_matcher
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+")
+# Units of a window: sentences, and lines (lists, tables and hard-wrapped text
+# have no sentence punctuation). CJK full stops need no space after them.
+_UNIT_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|(?<=[。！？])|\s*\n\s*")
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 # WordPiece splits a word-and-punctuation estimate into about 1.25 pieces on
-# English prose; the passage budget is counted in model tokens.
+# English prose, and every CJK character into a piece of its own.
 _PIECES_PER_TOKEN = 1.25
+_SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 
 
 def passage(heading: str, text: str) -> str:
-    return f"{heading}\n{text}" if heading else text
+    """Heading path, then text; a first line that repeats the heading is said once."""
+    return _joined(heading, _body(heading, text))
+
+
+def _body(heading: str, text: str) -> str:
+    text = text.strip()
+    first, _, rest = text.partition("\n")
+    if heading and first.strip() in (heading, heading.rsplit(" > ", 1)[-1]):
+        return rest.strip()
+    return text
+
+
+def _joined(heading: str, body: str) -> str:
+    if heading and body:
+        return f"{heading}\n{body}"
+    return heading or body
 
 
 def focused_passage(heading: str, text: str, terms: Sequence[str], budget: int) -> str:
-    """Heading plus the best window of whole sentences of ``text`` within ``budget``
+    """Heading plus the best window of whole units of ``text`` within ``budget``
     model tokens; the whole chunk when it fits."""
-    whole = passage(heading, text)
-    if _pieces(whole) <= budget or not terms:
-        return whole
-    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
-    room = budget - _pieces(heading) - 2  # [CLS] and [SEP]
-    if len(sentences) < 2 or room <= 0:
-        return whole
-    sizes = [_pieces(s) for s in sentences]
-    matcher = _term_matcher(terms)
-    hits = [len(matcher.findall(s)) for s in sentences]
-    start, end = _best_window(sizes, hits, room)
-    return passage(heading, " ".join(sentences[start:end]))
+    body = _body(heading, text)
+    matcher = term_matcher(terms)
+    if matcher is None or pieces(_joined(heading, body)) + _SPECIAL_TOKENS <= budget:
+        return _joined(heading, body)
+    heading = _fitting_heading(heading, budget // 2)
+    units = [u.strip() for u in _UNIT_END.split(body) if u.strip()]
+    if len(units) < 2:
+        return _joined(heading, body)
+    room = budget - _SPECIAL_TOKENS - pieces(heading)
+    hits = [len(matcher.findall(u)) for u in units]
+    start, end = _best_window([pieces(u) for u in units], hits, room)
+    return _joined(heading, " ".join(units[start:end]))
 
 
-def _pieces(text: str) -> int:
-    return int(estimate_tokens(text) * _PIECES_PER_TOKEN)
+def pieces(text: str) -> int:
+    """Estimated model tokens of ``text``."""
+    return int(estimate_tokens(text) * _PIECES_PER_TOKEN) + len(_CJK_CHAR.findall(text))
 
 
-def _term_matcher(terms: Sequence[str]) -> re.Pattern[str]:
-    # Prefixes: the index stems words, so "cells" should count in "cell".
-    stems = sorted({re.escape(t[: max(4, len(t) - 2)]) for t in terms if t}, key=len)
-    return re.compile(r"\b(?:" + "|".join(reversed(stems)) + r")", re.IGNORECASE)
+def _fitting_heading(heading: str, room: int) -> str:
+    """The heading path, else its last part, else nothing: the body must get room."""
+    if pieces(heading) <= room:
+        return heading
+    last = heading.rsplit(" > ", 1)[-1]
+    return last if pieces(last) <= room else ""
 
 
 def _best_window(sizes: list[int], hits: list[int], room: int) -> tuple[int, int]:
-    """The run of sentences that fits ``room`` with the most hits (earliest on ties).
-    A lone sentence over the budget still forms a window: the encoder truncates it."""
+    """The run of units that fits ``room`` with the most hits (earliest on ties).
+    A lone unit over the budget still forms a window: the encoder truncates it."""
     best, best_hits = (0, 1), -1
     end, used, found = 0, 0, 0
     for start in range(len(sizes)):

@@ -40,6 +40,7 @@ from modules.semantic_core.lexical import (
     fts_match_expression,
     has_cjk,
     query_terms,
+    term_matcher,
     trigram_match_expression,
 )
 from modules.semantic_core.passages import focused_passage, passage
@@ -316,11 +317,11 @@ class SearchService:
         import numpy as np
 
         reranker = self._reranker
-
-        def encode(items: list[str]) -> np.ndarray:
-            return reranker.encode(items, max_length=fusion.rerank_max_tokens)
-
         limit = fusion.rerank_max_tokens
+
+        def encode(items: list[str], max_length: int | None = limit) -> np.ndarray:
+            return reranker.encode(items, max_length=max_length)
+
         texts = await self._index.chunk_texts(chunk_ids)
         if fusion.rerank_focus:
             terms = query_terms(text)
@@ -331,7 +332,8 @@ class SearchService:
         if missing:
             vectors = await asyncio.to_thread(encode, [p for _, p in missing])
             self._rerank_cache.update(zip(missing, vectors, strict=True))
-        query_vector = (await asyncio.to_thread(encode, [text]))[0]
+        # The query is read whole (up to the model's 256 tokens): the budget is for passages.
+        query_vector = (await asyncio.to_thread(encode, [text], None))[0]
         similarity = np.stack([self._rerank_cache[k] for k in keys]) @ query_vector
         _evict_oldest(self._rerank_cache, RERANK_CACHE_ENTRIES)
         return similarity
@@ -457,13 +459,10 @@ SNIPPET_CHARS = 240
 def make_snippet(text: str, terms: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
     """A window of ``text`` around the query terms, and the spans of the terms in it.
 
-    Terms match by prefix (the index stems words, so "cells" should light up "cell").
+    Terms match as ``lexical.term_matcher`` says (by prefix, as the index stems words).
     """
     flat = re.sub(r"\s+", " ", text).strip()
-    patterns = [re.escape(t[: max(4, len(t) - 2)]) for t in terms if t]
-    matcher = (
-        re.compile(r"\b(?:" + "|".join(patterns) + r")\w*", re.IGNORECASE) if patterns else None
-    )
+    matcher = term_matcher(terms)
     spans = [m.span() for m in matcher.finditer(flat)] if matcher else []
     start = _best_window(spans, len(flat))
     end = min(len(flat), start + SNIPPET_CHARS)
