@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import re
 import statistics
@@ -88,6 +89,40 @@ def timed(command: list[str]) -> float:
     return elapsed
 
 
+RERANK_COST = """
+import json, sys, time
+started = time.perf_counter()
+from modules.semantic_core.embeddings.registry import reranker
+model = reranker()
+loaded = time.perf_counter()
+model.encode(json.loads(sys.argv[1]), max_length=64)
+model.encode([sys.argv[2]])
+print(json.dumps([loaded - started, time.perf_counter() - loaded]))
+"""
+
+
+def rerank_cost(corpus: Path, queries: list[str], runs: int) -> None:
+    """Fresh processes: load the re-rank model, then encode one query and 40 passages."""
+    records = [json.loads(line) for line, _ in zip(corpus.open(), range(40 * runs), strict=False)]
+    loads, encodes = [], []
+    for run in range(runs):
+        passages = [r["title"] + "\n" + r["text"] for r in records[run * 40 : run * 40 + 40]]
+        done = subprocess.run(
+            [sys.executable, "-c", RERANK_COST, json.dumps(passages), queries[run]],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        load, encode = json.loads(done.stdout)
+        loads.append(load)
+        encodes.append(encode)
+    print(
+        f"  re-rank model in a fresh process: load (numpy, onnxruntime, graph) median "
+        f"{statistics.median(loads):.2f} s; encode 40 passages of 64 tokens and the query "
+        f"{statistics.median(encodes):.2f} s ({runs} runs)"
+    )
+
+
 def cold_runs(data: Path, collection: str, queries: list[str], runs: int) -> None:
     """Fresh processes, interleaved so that machine noise hits every row alike."""
     cli = [sys.executable, "-m", "analyzer"]
@@ -143,6 +178,7 @@ async def main() -> None:
         await ingest(data, "scifact", list(load_corpus(SCIFACT / "corpus.jsonl")))
         await latencies(data, "scifact", queries)
         cold_runs(data, "scifact", queries, args.cold_runs)
+        rerank_cost(SCIFACT / "corpus.jsonl", queries, args.cold_runs)
         if args.synthetic_chunks:
             print(f"Synthetic ({args.synthetic_chunks:,} one-chunk records):")
             records = synthetic_records(SCIFACT / "corpus.jsonl", args.synthetic_chunks)
