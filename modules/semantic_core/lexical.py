@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 _TERM = re.compile(r"\w+", re.UNICODE)
 # CJK scripts have no spaces: unicode61 keeps a run as one token, so only the
@@ -50,6 +51,10 @@ def has_cjk(text: str) -> bool:
     return bool(_CJK.search(text))
 
 
+def cjk_characters(text: str) -> int:
+    return len(_CJK.findall(text))
+
+
 def trigram_match_expression(text: str) -> str | None:
     """For a trigram index: each run of 3+ characters as a quoted substring, OR-ed."""
     pieces = [p for p in re.split(r"[\s\"]+", text) if len(p) >= 3]
@@ -63,13 +68,18 @@ def term_matcher(terms: Sequence[str]) -> re.Pattern[str] | None:
 
     A term of four letters or more matches by prefix: a common English ending comes
     off, then the last letter, keeping at least four, so "cells" finds "cell" and
-    "cooling" finds "cooled". A shorter
-    term matches only as a whole word, so the "d" of "vitamin D" does not light up
-    every word that starts with d. CJK terms match anywhere: their script has no
-    word boundaries.
+    "cooling" finds "cooled". A shorter term matches only as a whole word, so the
+    "d" of "vitamin D" does not light up every word that starts with d. CJK terms
+    match anywhere: their script has no word boundaries.
     """
+    # Cached: one query's terms are matched against every passage and snippet.
+    return _compiled_matcher(tuple(dict.fromkeys(t for t in terms if t)))
+
+
+@lru_cache(maxsize=256)
+def _compiled_matcher(terms: tuple[str, ...]) -> re.Pattern[str] | None:
     pieces = []
-    for term in dict.fromkeys(t for t in terms if t):
+    for term in terms:
         if has_cjk(term):
             pieces.append(re.escape(term))
         elif len(term) >= 4:

@@ -13,12 +13,11 @@ import re
 from collections.abc import Sequence
 
 from modules.semantic_core.chunking import estimate_tokens
-from modules.semantic_core.lexical import term_matcher
+from modules.semantic_core.lexical import cjk_characters, term_matcher
 
 # Units of a window: sentences, and lines (lists, tables and hard-wrapped text
 # have no sentence punctuation). CJK full stops need no space after them.
 _UNIT_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|(?<=[。！？])|\s*\n\s*")
-_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 # WordPiece splits a word-and-punctuation estimate into about 1.25 pieces on
 # English prose, and every CJK character into a piece of its own.
 _PIECES_PER_TOKEN = 1.25
@@ -63,7 +62,7 @@ def focused_passage(heading: str, text: str, terms: Sequence[str], budget: int) 
 
 def pieces(text: str) -> int:
     """Estimated model tokens of ``text``."""
-    return int(estimate_tokens(text) * _PIECES_PER_TOKEN) + len(_CJK_CHAR.findall(text))
+    return int(estimate_tokens(text) * _PIECES_PER_TOKEN) + cjk_characters(text)
 
 
 def _fitting_heading(heading: str, room: int) -> str:
