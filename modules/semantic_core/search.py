@@ -36,6 +36,7 @@ from modules.semantic_core.collections import (
     require_collection,
 )
 from modules.semantic_core.db_models import Collection, Document
+from modules.semantic_core.embeddings.registry import reranker
 from modules.semantic_core.lexical import (
     fts_match_expression,
     has_cjk,
@@ -132,7 +133,6 @@ class SearchService:
         self._crud = crud
         self._index = index
         self._static: dict[str, Any] = {}
-        self._reranker: Any = None
         self._rerank_cache: dict[tuple[int, str], np.ndarray] = {}
         self._paths: dict[int, dict[int, str]] = {}
         # Kept for the life of the service (one command): batch and eval runs look
@@ -146,15 +146,14 @@ class SearchService:
         text = _check(query, options)
         collection = await self._collection(options.collection)
         wants_rerank = options.mode == "hybrid" and options.rerank and fusion.rerank_depth > 0
-        loading = (
-            asyncio.create_task(asyncio.to_thread(self._load_reranker)) if wants_rerank else None
-        )
+        # The model loads (once per process) while BM25 runs.
+        loading = asyncio.create_task(asyncio.to_thread(reranker)) if wants_rerank else None
         try:
             candidates = await self._first_stage(text, collection, options, fusion)
             if loading is not None:
-                await loading
+                model = await loading
                 loading = None
-                candidates = await self._rerank(text, candidates, fusion)
+                candidates = await self._rerank(text, candidates, fusion, model)
         finally:
             if loading is not None:
                 await loading
@@ -278,22 +277,15 @@ class SearchService:
             [i for i, p in paths.items() if fnmatch.fnmatchcase(p, glob)], dtype=np.int64
         )
 
-    def _load_reranker(self) -> Any:
-        if self._reranker is None:
-            from modules.semantic_core.embeddings.registry import reranker
-
-            self._reranker = reranker()
-        return self._reranker
-
     async def _rerank(
-        self, text: str, candidates: list[_Candidate], fusion: FusionSettings
+        self, text: str, candidates: list[_Candidate], fusion: FusionSettings, model: Any
     ) -> list[_Candidate]:
         import numpy as np
 
         head = candidates[: fusion.rerank_depth]
         if len(head) < 2:
             return candidates
-        similarity = await self._similarities(text, [c.chunk_id for c in head], fusion)
+        similarity = await self._similarities(text, [c.chunk_id for c in head], fusion, model)
         for position, index in enumerate(np.argsort(-similarity, kind="stable"), start=1):
             head[index].signals["rerank"] = Signal(position, float(similarity[index]))
         keyword = np.array(
@@ -311,16 +303,15 @@ class SearchService:
         return head + tail
 
     async def _similarities(
-        self, text: str, chunk_ids: list[int], fusion: FusionSettings
+        self, text: str, chunk_ids: list[int], fusion: FusionSettings, model: Any
     ) -> np.ndarray:
         """Transformer cosine between the query and each chunk (vectors kept for the process)."""
         import numpy as np
 
-        reranker = self._reranker
         limit = fusion.rerank_max_tokens
 
         def encode(items: list[str], max_length: int | None = limit) -> np.ndarray:
-            return reranker.encode(items, max_length=max_length)
+            return model.encode(items, max_length=max_length)
 
         texts = await self._index.chunk_texts(chunk_ids)
         if fusion.rerank_focus:
