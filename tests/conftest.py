@@ -12,6 +12,7 @@ from analyzer.settings import Settings
 
 T = TypeVar("T")
 PLUGIN = "tests.plugins.notes_plugin"
+SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "sample_docs"
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +23,21 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
             monkeypatch.delenv(key)
     monkeypatch.setenv("ANALYZER_DATA_DIR", str(tmp_path / "default-data"))
     yield
+
+
+@pytest.fixture(scope="session")
+def sample_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``sample_docs/`` ingested once through the CLI, for the tests that search and analyse it."""
+    from typer.testing import CliRunner
+
+    from analyzer.cli.app import app
+
+    data = tmp_path_factory.mktemp("sample-corpus") / "data"
+    result = CliRunner().invoke(
+        app, ["--data-dir", str(data), "ingest", str(SAMPLE_DOCS), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    return data
 
 
 @pytest.fixture

@@ -14,14 +14,6 @@ runner = CliRunner()
 SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "sample_docs"
 
 
-@pytest.fixture(scope="module")
-def sample_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("cli-analysis") / "data"
-    result = runner.invoke(app, ["--data-dir", str(data), "ingest", str(SAMPLE_DOCS), "--json"])
-    assert result.exit_code == 0, result.output
-    return data
-
-
 def invoke(data: Path, *args: str) -> Result:
     return runner.invoke(app, ["--data-dir", str(data), *args])
 

@@ -16,14 +16,6 @@ runner = CliRunner()
 SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "sample_docs"
 
 
-@pytest.fixture(scope="module")
-def sample_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("search") / "data"
-    result = runner.invoke(app, ["--data-dir", str(data), "ingest", str(SAMPLE_DOCS), "--json"])
-    assert result.exit_code == 0, result.output
-    return data
-
-
 def search(data: Path, *args: str) -> dict:
     result = runner.invoke(app, ["--data-dir", str(data), "query", *args, "--json"])
     assert result.exit_code == 0, result.output
