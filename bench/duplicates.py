@@ -25,15 +25,15 @@ from pathlib import Path
 
 from analyzer.app_context import AppContext
 from analyzer.settings import Settings
-from modules.semantic_core.corpus import Corpus
-from modules.semantic_core.duplicates import (
+from modules.semantic_core.analysis.corpus import Corpus
+from modules.semantic_core.analysis.duplicates import (
     DEFAULT_THRESHOLD,
     HASH_DIMENSIONS,
     DuplicatesReport,
     near_pairs,
     shingle_matrix,
 )
-from modules.semantic_core.ingest import IngestOptions, Record
+from modules.semantic_core.ingest.service import IngestOptions, Record
 
 DEFAULT_CORPUS = (
     Path(__file__).resolve().parents[2] / "shared" / "eval" / "scifact" / "corpus.jsonl"

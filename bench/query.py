@@ -28,10 +28,10 @@ from pathlib import Path
 
 from analyzer.app_context import AppContext
 from analyzer.settings import Settings
-from modules.semantic_core.evaluation import load_corpus, load_queries
-from modules.semantic_core.ingest import IngestOptions, Record
-from modules.semantic_core.metrics import percentile
-from modules.semantic_core.search import MODES, SearchOptions
+from modules.semantic_core.ingest.service import IngestOptions, Record
+from modules.semantic_core.search.evaluation import load_corpus, load_queries
+from modules.semantic_core.search.metrics import percentile
+from modules.semantic_core.search.service import MODES, SearchOptions
 
 SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "eval" / "scifact"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from analyzer.app_context import AppContext
 from analyzer.settings import Settings
-from modules.semantic_core.search import FusionSettings
+from modules.semantic_core.search.service import FusionSettings
 
 
 def parse(config: str) -> FusionSettings:

@@ -22,25 +22,25 @@ import pytest
 from analyzer.app_context import AppContext
 from analyzer.errors import UsageError
 from analyzer.settings import Settings
-from modules.semantic_core.corpus import (
+from modules.semantic_core.analysis.corpus import (
     AmbiguousDocumentError,
     Corpus,
     DocumentNotFoundError,
     rebuild_texts,
 )
-from modules.semantic_core.duplicates import (
+from modules.semantic_core.analysis.duplicates import (
     DEFAULT_THRESHOLD,
     cluster_labels,
     exact_pairs,
     near_pairs,
     shingle_matrix,
 )
-from modules.semantic_core.ingest import IngestOptions, Record
-from modules.semantic_core.keywords import term_table, terms, tfidf_weights, top_per_row
-from modules.semantic_core.languages import detect_language
-from modules.semantic_core.search import EmptyCollectionError
-from modules.semantic_core.summary import central_sentences
-from modules.semantic_core.topics import TooFewDocumentsError, kmeans, silhouette
+from modules.semantic_core.analysis.keywords import term_table, terms, tfidf_weights, top_per_row
+from modules.semantic_core.analysis.languages import detect_language
+from modules.semantic_core.analysis.summary import central_sentences
+from modules.semantic_core.analysis.topics import TooFewDocumentsError, kmeans, silhouette
+from modules.semantic_core.ingest.service import IngestOptions, Record
+from modules.semantic_core.search.service import EmptyCollectionError
 from tests.conftest import run
 
 REPO = Path(__file__).resolve().parents[1]

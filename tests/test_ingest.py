@@ -14,7 +14,7 @@ import pytest
 from analyzer.app_context import AppContext
 from analyzer.settings import Settings
 from modules.semantic_core.collections import ModelMismatchError
-from modules.semantic_core.ingest import IngestOptions, IngestReport, Record
+from modules.semantic_core.ingest.service import IngestOptions, IngestReport, Record
 from tests.conftest import run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -244,7 +244,7 @@ def test_sample_latin1_recipe_is_decoded(settings: Settings) -> None:
 def test_a_file_vanishing_between_listing_and_reading(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import modules.semantic_core.ingest as ingest_module
+    import modules.semantic_core.ingest.service as ingest_module
 
     folder = tmp_path / "docs"
     folder.mkdir()

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from modules.semantic_core.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from modules.semantic_core.search.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 
 
 def test_ndcg_binary_relevance_by_hand() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from modules.semantic_core.embeddings import registry
 from modules.semantic_core.lexical import term_matcher
-from modules.semantic_core.passages import focused_passage, passage
+from modules.semantic_core.search.passages import focused_passage, passage
 
 FILLER = [f"Sentence number {i} talks about gardening, weather and soil." for i in range(30)]
 
@@ -119,7 +119,7 @@ def test_a_failed_load_is_retried_by_the_next_caller(monkeypatch: pytest.MonkeyP
 
 
 def test_the_passage_cache_keeps_only_the_newest_entries() -> None:
-    from modules.semantic_core.search import _evict_oldest
+    from modules.semantic_core.search.service import _evict_oldest
 
     cache = {key: key * 10 for key in range(8)}
     _evict_oldest(cache, 5)

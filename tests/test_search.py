@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from analyzer.cli.app import app
-from modules.semantic_core.lexical import fts_match_expression, query_terms
-from modules.semantic_core.search import make_snippet
+from modules.semantic_core.index.fulltext_sqlite import match_expression as fts_match_expression
+from modules.semantic_core.lexical import query_terms
+from modules.semantic_core.search.snippets import make_snippet
 
 runner = CliRunner()
 SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "sample_docs"

@@ -11,12 +11,12 @@ from analyzer.cli.runner import run_command
 
 if TYPE_CHECKING:
     from analyzer.app_context import AppContext
-    from modules.semantic_core.analysis import AnalysisService, DocumentProfile
-    from modules.semantic_core.corpus import DocumentRef
-    from modules.semantic_core.duplicates import DuplicatesReport
-    from modules.semantic_core.keywords import Keyword, KeywordsResult
-    from modules.semantic_core.similar import SimilarHit, SimilarResult
-    from modules.semantic_core.topics import TopicsResult
+    from modules.semantic_core.analysis.duplicates import DuplicatesReport
+    from modules.semantic_core.analysis.keywords import Keyword, KeywordsResult
+    from modules.semantic_core.analysis.service import AnalysisService, DocumentProfile
+    from modules.semantic_core.analysis.similar import SimilarHit, SimilarResult
+    from modules.semantic_core.analysis.topics import TopicsResult
+    from modules.semantic_core.documents import DocumentRef
 
 SERVICE = "semantic_core.analysis"
 DOC_HELP = (

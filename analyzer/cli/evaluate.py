@@ -14,7 +14,7 @@ from analyzer.cli.runner import run_command
 
 if TYPE_CHECKING:
     from analyzer.app_context import AppContext
-    from modules.semantic_core.evaluation import EvalReport
+    from modules.semantic_core.search.evaluation import EvalReport
 
 
 def evaluate(
@@ -42,7 +42,7 @@ def evaluate(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Score retrieval (nDCG@10, Recall@100, MRR@10, latency) on a BEIR test collection."""
-    from modules.semantic_core.search import MODES
+    from modules.semantic_core.search.service import MODES
 
     modes = list(dict.fromkeys(mode or MODES))
     unknown = [m for m in modes if m not in MODES]

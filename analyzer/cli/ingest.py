@@ -13,11 +13,11 @@ from analyzer.cli.runner import run_command
 
 if TYPE_CHECKING:
     from analyzer.app_context import AppContext
-    from modules.semantic_core.ingest import IngestReport
+    from modules.semantic_core.ingest.service import IngestReport
 
 
 def _size(value: str) -> int:
-    from modules.semantic_core.files import parse_size
+    from modules.semantic_core.ingest.files import parse_size
 
     try:
         return parse_size(value)
@@ -57,7 +57,7 @@ def ingest(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Extract, chunk and embed documents into a collection; unchanged files are skipped."""
-    from modules.semantic_core.ingest import IngestOptions
+    from modules.semantic_core.ingest.service import IngestOptions
 
     options = IngestOptions(
         collection=collection,

@@ -14,7 +14,7 @@ from analyzer.cli.runner import run_command
 
 if TYPE_CHECKING:
     from analyzer.app_context import AppContext
-    from modules.semantic_core.search import Hit, SearchResult
+    from modules.semantic_core.search.service import Hit, SearchResult
 
 MODE_HELP = "hybrid (default: keyword + semantic, re-ranked), semantic, or keyword."
 
@@ -50,7 +50,7 @@ def query(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Search a collection: hybrid semantic and keyword retrieval, results as path:line."""
-    from modules.semantic_core.search import MODES, SearchOptions
+    from modules.semantic_core.search.service import MODES, SearchOptions
 
     if mode not in MODES:
         raise typer.BadParameter(f"{mode!r} is not one of {', '.join(MODES)}", param_hint="--mode")
@@ -80,7 +80,7 @@ def query(
 
 
 def _run_batch(ctx: typer.Context, batch: Path, options: Any) -> None:
-    from modules.semantic_core.evaluation import load_queries
+    from modules.semantic_core.search.evaluation import load_queries
 
     def emit(query_id: str, result: SearchResult) -> None:
         line = {

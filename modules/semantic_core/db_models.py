@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
-    DDL,
     BigInteger,
     ForeignKey,
     Integer,
@@ -14,11 +13,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modules.core.database.db_models import SQLiteJSON, UTCDateTime, get_database_base, utcnow
+from modules.semantic_core.index import fulltext_sqlite
 
 DATABASE_NAME = "semantic_core"
 SCHEMA_REVISION = 1
@@ -88,29 +87,8 @@ class Chunk(Base):
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
-# Full-text index over chunks (SQLite FTS5, porter stemming). External content:
-# the text lives once, in ``chunks``; triggers keep the index in the same
-# transaction as every insert, update and delete of a chunk, cascades included.
-FTS_TABLE = "chunks_fts"
-FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
-_FTS_DDL = [
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-    f"heading, text, content='chunks', content_rowid='id', tokenize='{FTS_TOKENIZER}')",
-    f"""CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
-        INSERT INTO {FTS_TABLE}(rowid, heading, text) VALUES (new.id, new.heading, new.text);
-    END""",
-    f"""CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
-        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, heading, text)
-        VALUES ('delete', old.id, old.heading, old.text);
-    END""",
-    f"""CREATE TRIGGER IF NOT EXISTS chunks_fts_update AFTER UPDATE OF heading, text ON chunks BEGIN
-        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, heading, text)
-        VALUES ('delete', old.id, old.heading, old.text);
-        INSERT INTO {FTS_TABLE}(rowid, heading, text) VALUES (new.id, new.heading, new.text);
-    END""",
-]
-for _statement in _FTS_DDL:
-    event.listen(Chunk.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
+# The full-text index over chunks is dialect-specific: its DDL lives with its adapter.
+fulltext_sqlite.install(Chunk.__table__)
 
 
 # --- analysis results ---------------------------------------------------------------

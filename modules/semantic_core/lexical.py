@@ -1,10 +1,9 @@
-"""Turning user text into a safe FTS5 query.
+"""Words as every stage sees them: query terms, token estimates, term matching.
 
-Every term is quoted, so FTS5 syntax in user text (quotes, parentheses, AND, OR,
-NOT, NEAR, ``*``, ``:``, ``-``) is searched as words and never raises a syntax
-error. Terms are OR-ed, as BM25 expects, after dropping English stopwords: they
-barely move the ranking but make the query several times slower (measured on
-SciFact train: nDCG@10 0.698 either way, 41 ms versus 6 ms per query).
+Query terms drop English stopwords: they barely move the BM25 ranking but make a
+query several times slower (measured on SciFact train: nDCG@10 0.698 either way,
+41 ms versus 6 ms per query). Each full-text adapter (``index/``) turns these
+terms into its own query syntax.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 _TERM = re.compile(r"\w+", re.UNICODE)
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 # CJK scripts have no spaces: unicode61 keeps a run as one token, so only the
 # trigram index can match inside it.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
@@ -32,19 +32,16 @@ STOPWORDS = frozenset(
 )
 
 
+def estimate_tokens(text: str) -> int:
+    """Words and punctuation marks: a cheap, stable stand-in for a model tokenizer."""
+    return len(_TOKEN.findall(text))
+
+
 def query_terms(text: str) -> list[str]:
     """Distinct lowercase terms, stopwords dropped unless nothing else is left."""
     terms = list(dict.fromkeys(t.lower() for t in _TERM.findall(text)))
     content = [t for t in terms if t not in STOPWORDS]
     return content or terms
-
-
-def fts_match_expression(text: str) -> str | None:
-    """An FTS5 MATCH expression for ``text``, or None when it holds no searchable term."""
-    terms = query_terms(text)
-    if not terms:
-        return None
-    return " OR ".join(f'"{term}"' for term in terms)
 
 
 def has_cjk(text: str) -> bool:
@@ -53,14 +50,6 @@ def has_cjk(text: str) -> bool:
 
 def cjk_characters(text: str) -> int:
     return len(_CJK.findall(text))
-
-
-def trigram_match_expression(text: str) -> str | None:
-    """For a trigram index: each run of 3+ characters as a quoted substring, OR-ed."""
-    pieces = [p for p in re.split(r"[\s\"]+", text) if len(p) >= 3]
-    if not pieces:
-        return None
-    return " OR ".join('"' + piece.replace('"', '""') + '"' for piece in dict.fromkeys(pieces))
 
 
 def term_matcher(terms: Sequence[str]) -> re.Pattern[str] | None:

@@ -19,31 +19,31 @@ ANALYSIS_SERVICE = "semantic_core.analysis"
 
 
 def _index_service(context: AppContext) -> object:
-    from modules.semantic_core.search_index import SearchIndex
+    from modules.semantic_core.index.reader import SearchIndex
 
     return SearchIndex(context.get_service(DATABASE_SERVICE))
 
 
 def _ingest_service(context: AppContext) -> object:
-    from modules.semantic_core.ingest import IngestService
+    from modules.semantic_core.ingest.service import IngestService
 
     return IngestService(context.get_service(CRUD_SERVICE), context.get_service(INDEX_SERVICE))
 
 
 def _search_service(context: AppContext) -> object:
-    from modules.semantic_core.search import SearchService
+    from modules.semantic_core.search.service import SearchService
 
     return SearchService(context.get_service(CRUD_SERVICE), context.get_service(INDEX_SERVICE))
 
 
 def _eval_service(context: AppContext) -> object:
-    from modules.semantic_core.evaluation import EvalService
+    from modules.semantic_core.search.evaluation import EvalService
 
     return EvalService(context.get_service(INGEST_SERVICE), context.get_service(SEARCH_SERVICE))
 
 
 def _analysis_service(context: AppContext) -> object:
-    from modules.semantic_core.analysis import AnalysisService
+    from modules.semantic_core.analysis.service import AnalysisService
 
     return AnalysisService(context.get_service(CRUD_SERVICE))
 

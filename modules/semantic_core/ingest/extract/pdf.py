@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from modules.semantic_core.extract.base import (
+from modules.semantic_core.ingest.extract.base import (
     Extracted,
     Unextractable,
     first_line_title,

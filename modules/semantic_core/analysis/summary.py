@@ -13,8 +13,8 @@ import re
 
 import numpy as np
 
-from modules.semantic_core.keywords import term_table, tfidf_weights
-from modules.semantic_core.languages import detect_language
+from modules.semantic_core.analysis.keywords import term_table, tfidf_weights
+from modules.semantic_core.analysis.languages import detect_language
 
 __all__ = ["central_sentences", "detect_language", "sentences", "word_count"]
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from modules.semantic_core.chunking import estimate_tokens
-from modules.semantic_core.lexical import cjk_characters, term_matcher
+from modules.semantic_core.lexical import cjk_characters, estimate_tokens, term_matcher
 
 # Units of a window: sentences, and lines (lists, tables and hard-wrapped text
 # have no sentence punctuation). CJK full stops need no space after them.

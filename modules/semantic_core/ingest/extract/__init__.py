@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
-from modules.semantic_core.extract.base import Extracted, Heading, Unextractable, UnsupportedFile
+from modules.semantic_core.ingest.extract.base import (
+    Extracted,
+    Heading,
+    Unextractable,
+    UnsupportedFile,
+)
 
 __all__ = ["Extracted", "Heading", "Unextractable", "UnsupportedFile", "extract", "format_of"]
 
@@ -37,20 +42,20 @@ def extract(data: bytes, path: PurePath) -> Extracted:
     """Extract ``data`` (the bytes of ``path``) as text with headings."""
     kind = format_of(path) or "text"
     if kind == "pdf":
-        from modules.semantic_core.extract.pdf import extract_pdf
+        from modules.semantic_core.ingest.extract.pdf import extract_pdf
 
         return extract_pdf(data)
     if kind == "docx":
-        from modules.semantic_core.extract.docx import extract_docx
+        from modules.semantic_core.ingest.extract.docx import extract_docx
 
         return extract_docx(data)
-    from modules.semantic_core.extract.text import decode_text
+    from modules.semantic_core.ingest.extract.text import decode_text
 
     text = decode_text(data, strict_binary_check=format_of(path) is None)
     if kind == "html":
-        from modules.semantic_core.extract.html import extract_html
+        from modules.semantic_core.ingest.extract.html import extract_html
 
         return extract_html(text)
-    from modules.semantic_core.extract.markup import extract_markup
+    from modules.semantic_core.ingest.extract.markup import extract_markup
 
     return extract_markup(text, kind)

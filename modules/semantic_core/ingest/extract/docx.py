@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from modules.semantic_core.extract.base import (
+from modules.semantic_core.ingest.extract.base import (
     Extracted,
     Heading,
     Unextractable,

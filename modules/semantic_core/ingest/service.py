@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import ConflictError
 from modules.core.database.crud_service import CRUDService
-from modules.semantic_core.chunking import ChunkPiece, chunk_document
 from modules.semantic_core.collections import (
     DEFAULT_COLLECTION,
     ModelMismatchError,
@@ -30,15 +29,16 @@ from modules.semantic_core.collections import (
 )
 from modules.semantic_core.db_models import Chunk, Collection, Document
 from modules.semantic_core.embeddings.registry import LazyEmbedder
-from modules.semantic_core.extract import Extracted, Unextractable, UnsupportedFile, extract
-from modules.semantic_core.files import (
+from modules.semantic_core.index.reader import SearchIndex
+from modules.semantic_core.ingest.chunking import ChunkPiece, chunk_document
+from modules.semantic_core.ingest.extract import Extracted, Unextractable, UnsupportedFile, extract
+from modules.semantic_core.ingest.files import (
     DEFAULT_MAX_FILE_SIZE,
     FileFilter,
     FoundFile,
     read_regular_file,
     scan,
 )
-from modules.semantic_core.search_index import SearchIndex
 from modules.semantic_core.vectors import mean_vector, to_blob
 
 if TYPE_CHECKING:

@@ -17,20 +17,15 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from modules.semantic_core.extract import Extracted, Heading
+from modules.semantic_core.ingest.extract import Extracted, Heading
+from modules.semantic_core.lexical import estimate_tokens
 
 CHUNK_TOKENS = 200
 OVERLAP_TOKENS = 32
 MIN_SECTION_TOKENS = 50
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+")
 _WORD = re.compile(r"\S+")
-
-
-def estimate_tokens(text: str) -> int:
-    """Words and punctuation marks: a cheap, stable stand-in for a model tokenizer."""
-    return len(_TOKEN.findall(text))
 
 
 @dataclass(frozen=True)

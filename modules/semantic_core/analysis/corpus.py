@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,8 @@ from analyzer.paths import display_path
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.collections import require_collection
 from modules.semantic_core.db_models import Chunk, Collection, Document
-from modules.semantic_core.search import EmptyCollectionError
+from modules.semantic_core.documents import REF_COLUMNS, DocumentRef
+from modules.semantic_core.search.service import EmptyCollectionError
 from modules.semantic_core.vectors import from_blobs, normalise_rows
 
 SUGGESTIONS = 3
@@ -34,19 +34,6 @@ class DocumentNotFoundError(AnalyzerError):
 
 class AmbiguousDocumentError(AnalyzerError):
     """A document reference (the end of a path) that matches several documents."""
-
-
-@dataclass(frozen=True)
-class DocumentRef:
-    """Enough of a document to name it: its row id, uid, path and title."""
-
-    id: int
-    uid: str
-    path: str
-    title: str
-
-
-REF_COLUMNS = ["id", "uid", "path", "title"]
 
 
 class Corpus:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from analyzer.errors import UsageError
-from modules.semantic_core.corpus import Corpus, DocumentRef
+from modules.semantic_core.analysis.corpus import Corpus
 from modules.semantic_core.db_models import Collection
+from modules.semantic_core.documents import DocumentRef
 
 DEFAULT_TOP_K = 10
 

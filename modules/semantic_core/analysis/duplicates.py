@@ -38,8 +38,9 @@ import numpy as np
 
 from analyzer.errors import UsageError
 from modules.core.database.db_models import utcnow
-from modules.semantic_core.corpus import Corpus, DocumentRef
+from modules.semantic_core.analysis.corpus import Corpus
 from modules.semantic_core.db_models import Document, DuplicatePair, DuplicateScan
+from modules.semantic_core.documents import DocumentRef
 
 DEFAULT_THRESHOLD = 0.9
 MIN_THRESHOLD = 0.5  # below this, hashing noise and stock phrases start to count

@@ -6,7 +6,7 @@ import codecs
 import re
 import unicodedata
 
-from modules.semantic_core.extract.base import UnsupportedFile
+from modules.semantic_core.ingest.extract.base import UnsupportedFile
 
 SNIFF_BYTES = 8192
 # Share of control characters above which decoded "text" is really binary.

@@ -13,32 +13,38 @@ from dataclasses import dataclass
 from typing import Any
 
 from modules.core.database.crud_service import CRUDService
-from modules.semantic_core.collections import DEFAULT_COLLECTION
-from modules.semantic_core.corpus import Corpus, DocumentRef
-from modules.semantic_core.db_models import Chunk, Document
-from modules.semantic_core.duplicates import (
+from modules.semantic_core.analysis.corpus import Corpus
+from modules.semantic_core.analysis.duplicates import (
     DEFAULT_THRESHOLD,
     DuplicatesReport,
     StoredDuplicates,
     find_duplicates,
     stored_duplicates,
 )
-from modules.semantic_core.keywords import (
+from modules.semantic_core.analysis.keywords import (
     DEFAULT_TOP,
     Keyword,
     KeywordsResult,
     find_keywords,
     keyword_data,
 )
-from modules.semantic_core.similar import (
+from modules.semantic_core.analysis.similar import (
     DEFAULT_TOP_K,
     SimilarHit,
     SimilarResult,
     find_similar,
     similar_to,
 )
-from modules.semantic_core.summary import central_sentences, detect_language, sentences, word_count
-from modules.semantic_core.topics import TopicsResult, find_topics
+from modules.semantic_core.analysis.summary import (
+    central_sentences,
+    detect_language,
+    sentences,
+    word_count,
+)
+from modules.semantic_core.analysis.topics import TopicsResult, find_topics
+from modules.semantic_core.collections import DEFAULT_COLLECTION
+from modules.semantic_core.db_models import Chunk, Document
+from modules.semantic_core.documents import DocumentRef
 
 SHOW_KEYWORDS = 10
 SHOW_SIMILAR = 5

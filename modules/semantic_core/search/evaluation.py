@@ -15,9 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyzer.errors import UsageError
-from modules.semantic_core.ingest import IngestOptions, IngestService, Record
-from modules.semantic_core.metrics import Qrels, mean, mrr_at_k, ndcg_at_k, percentile, recall_at_k
-from modules.semantic_core.search import (
+from modules.semantic_core.ingest.service import IngestOptions, IngestService, Record
+from modules.semantic_core.search.metrics import (
+    Qrels,
+    mean,
+    mrr_at_k,
+    ndcg_at_k,
+    percentile,
+    recall_at_k,
+)
+from modules.semantic_core.search.service import (
     DEFAULT_FUSION,
     FusionSettings,
     SearchOptions,

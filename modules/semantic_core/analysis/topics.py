@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from analyzer.errors import AnalyzerError, UsageError
-from modules.semantic_core.corpus import Corpus, DocumentRef
-from modules.semantic_core.keywords import Keyword, TermTable, term_table, titled_text
+from modules.semantic_core.analysis.corpus import Corpus
+from modules.semantic_core.analysis.keywords import Keyword, TermTable, term_table, titled_text
+from modules.semantic_core.documents import DocumentRef
 from modules.semantic_core.vectors import normalise_rows
 
 MIN_DOCUMENTS = 4

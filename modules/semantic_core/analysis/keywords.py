@@ -26,9 +26,10 @@ import numpy as np
 
 from analyzer.errors import UsageError
 from modules.core.database.db_models import utcnow
-from modules.semantic_core.corpus import Corpus, DocumentRef
+from modules.semantic_core.analysis.corpus import Corpus
+from modules.semantic_core.analysis.languages import LANGUAGE_WORDS
 from modules.semantic_core.db_models import Collection, KeywordCache
-from modules.semantic_core.languages import LANGUAGE_WORDS
+from modules.semantic_core.documents import DocumentRef
 from modules.semantic_core.lexical import STOPWORDS
 
 STORED_TERMS = 30  # per document and for the collection; --top can ask for up to this many

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,15 +36,10 @@ from modules.semantic_core.collections import (
 )
 from modules.semantic_core.db_models import Collection, Document
 from modules.semantic_core.embeddings.registry import reranker
-from modules.semantic_core.lexical import (
-    fts_match_expression,
-    has_cjk,
-    query_terms,
-    term_matcher,
-    trigram_match_expression,
-)
-from modules.semantic_core.passages import focused_passage, passage
-from modules.semantic_core.search_index import SearchIndex
+from modules.semantic_core.index.reader import SearchIndex
+from modules.semantic_core.lexical import has_cjk, query_terms
+from modules.semantic_core.search.passages import focused_passage, passage
+from modules.semantic_core.search.snippets import make_snippet
 
 if TYPE_CHECKING:
     import numpy as np
@@ -203,12 +197,7 @@ class SearchService:
         candidates: list[_Candidate] = []
         if options.mode in ("keyword", "hybrid"):
             trigram = bool(collection.settings.get("trigram")) and has_cjk(text)
-            match = trigram_match_expression(text) if trigram else fts_match_expression(text)
-            hits = (
-                await self._index.keyword(collection.id, match, fetch, glob, trigram)
-                if match
-                else []
-            )
+            hits = await self._index.keyword(collection.id, text, fetch, glob, trigram)
             candidates = _grouped("keyword", hits, options.chunks)
         needs_fill = options.mode == "hybrid" and len(candidates) < max(
             fusion.rerank_depth, options.top_k
@@ -442,36 +431,3 @@ def _absolute_glob(glob: str | None) -> str | None:
     if not glob:
         return None
     return glob if glob.startswith(("/", "*")) else f"*/{glob}"
-
-
-SNIPPET_CHARS = 240
-
-
-def make_snippet(text: str, terms: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
-    """A window of ``text`` around the query terms, and the spans of the terms in it.
-
-    Terms match as ``lexical.term_matcher`` says (by prefix, as the index stems words).
-    """
-    flat = re.sub(r"\s+", " ", text).strip()
-    matcher = term_matcher(terms)
-    spans = [m.span() for m in matcher.finditer(flat)] if matcher else []
-    start = _best_window(spans, len(flat))
-    end = min(len(flat), start + SNIPPET_CHARS)
-    window = flat[start:end]
-    prefix = "…" if start > 0 else ""
-    suffix = "…" if end < len(flat) else ""
-    shift = len(prefix) - start
-    highlights = [(s + shift, e + shift) for s, e in spans if s >= start and e <= end]
-    return prefix + window + suffix, highlights
-
-
-def _best_window(spans: list[tuple[int, int]], length: int) -> int:
-    if not spans or length <= SNIPPET_CHARS:
-        return 0
-    best_start, best_count = 0, -1
-    for s, _ in spans:
-        start = max(0, s - SNIPPET_CHARS // 4)
-        count = sum(1 for a, b in spans if a >= start and b <= start + SNIPPET_CHARS)
-        if count > best_count:
-            best_start, best_count = start, count
-    return min(best_start, max(0, length - SNIPPET_CHARS))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from modules.semantic_core.extract.base import (
+from modules.semantic_core.ingest.extract.base import (
     MAX_TITLE_CHARS,
     Extracted,
     Heading,

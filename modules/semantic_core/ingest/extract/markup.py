@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import re
 
-from modules.semantic_core.extract.base import Extracted, Heading, first_line_title, require_text
+from modules.semantic_core.ingest.extract.base import (
+    Extracted,
+    Heading,
+    first_line_title,
+    require_text,
+)
 
 _ATX = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")

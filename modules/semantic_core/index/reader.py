@@ -1,0 +1,113 @@
+"""SearchIndex: the read paths into the search indexes, words and meaning.
+
+This is the module's repository code for its own indexes: it uses the database
+service's sessions directly, as the framework allows for index access, and hands
+full-text work to the adapter of the database's dialect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import bindparam, text
+
+from analyzer.errors import DatabaseError
+from modules.semantic_core.db_models import DATABASE_NAME
+from modules.semantic_core.index import fulltext_sqlite
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from modules.core.database.service import DatabaseService
+
+
+@dataclass
+class ChunkMatrix:
+    """Every chunk vector of a collection, with the ids that go with each row."""
+
+    chunk_ids: np.ndarray  # int64 (n,)
+    document_ids: np.ndarray  # int64 (n,)
+    vectors: np.ndarray  # float32 (n, dim), rows L2-normalised
+
+
+class SearchIndex:
+    def __init__(self, database: DatabaseService) -> None:
+        self._database = database
+        self._matrices: dict[int, ChunkMatrix] = {}
+
+    def _require_fulltext(self) -> None:
+        dialect = self._database.dialect(DATABASE_NAME)
+        if dialect != "sqlite":
+            raise DatabaseError(
+                f"full-text search needs SQLite FTS5; {DATABASE_NAME} is on {dialect}, whose "
+                "full-text adapter is not built yet; use --mode semantic there"
+            )
+
+    async def enable_trigram(self) -> None:
+        """Create the trigram index (and its triggers) and fill it, once per database."""
+        self._require_fulltext()
+        async with self._database.read_session(DATABASE_NAME) as session:
+            if await fulltext_sqlite.has_trigram_index(session):
+                return
+        async with self._database.session(DATABASE_NAME) as session:
+            await fulltext_sqlite.create_trigram_index(session)
+
+    async def keyword(
+        self,
+        collection_id: int,
+        query: str,
+        limit: int,
+        path_glob: str | None,
+        trigram: bool = False,
+    ) -> list[tuple[int, int, float]]:
+        """(chunk id, document id, BM25 score; higher is better) for the words of ``query``."""
+        self._require_fulltext()
+        async with self._database.read_session(DATABASE_NAME) as session:
+            return await fulltext_sqlite.keyword_search(
+                session, collection_id, query, limit, path_glob, trigram
+            )
+
+    async def chunk_matrix(self, collection_id: int) -> ChunkMatrix:
+        """All chunk vectors of a collection, decoded in one numpy call, kept for the process."""
+        import numpy as np
+
+        from modules.semantic_core.vectors import from_blobs, normalise_rows
+
+        key = collection_id
+        cached = self._matrices.get(key)
+        if cached is not None:
+            return cached
+        sql = (
+            "SELECT c.id, c.document_id, c.embedding FROM chunks c "
+            "JOIN documents d ON d.id = c.document_id "
+            "WHERE d.collection_id = :collection AND c.embedding IS NOT NULL ORDER BY c.id"
+        )
+        async with self._database.read_session(DATABASE_NAME) as session:
+            rows = (await session.execute(text(sql), {"collection": collection_id})).all()
+        if not rows:
+            empty = np.zeros(0, dtype=np.int64)
+            matrix = ChunkMatrix(empty, empty, np.zeros((0, 1), dtype=np.float32))
+        else:
+            ids, docs, blobs = zip(*rows, strict=True)
+            dimension = len(blobs[0]) // 2
+            matrix = ChunkMatrix(
+                np.asarray(ids, dtype=np.int64),
+                np.asarray(docs, dtype=np.int64),
+                normalise_rows(from_blobs(blobs, dimension)),
+            )
+        self._matrices[key] = matrix
+        return matrix
+
+    async def chunk_texts(self, chunk_ids: list[int]) -> dict[int, tuple[str, str]]:
+        """(heading, text) of the given chunks."""
+        if not chunk_ids:
+            return {}
+        sql = text("SELECT id, heading, text FROM chunks WHERE id IN :ids").bindparams(
+            bindparam("ids", expanding=True)
+        )
+        async with self._database.read_session(DATABASE_NAME) as session:
+            rows = (await session.execute(sql, {"ids": chunk_ids})).all()
+        return {int(i): (h, t) for i, h, t in rows}
+
+

@@ -1,0 +1,7 @@
+"""Getting documents in: files -> text -> chunks -> vectors -> rows.
+
+- ``files``: walking folders (ignore rules, size cap, symlink loops) and reading files;
+- ``extract/``: bytes to text with headings, one extractor per format;
+- ``chunking``: text to chunks along headings and paragraphs, with line numbers;
+- ``service``: ``IngestService``, one run per call, in named steps.
+"""
