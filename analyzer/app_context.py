@@ -1,13 +1,17 @@
 """AppContext: the application's lifecycle and its service registry.
 
     async with AppContext(settings) as app:
-        crud = app.get_service("core.database.crud_service")
+        crud = app.get_service("core.database.crud_service")   # the framework's API
+        search = semantic_core(app).search                     # typed, for callers
 
 Phase 1 (discovery) runs on construction: sync, imports only. Phase 2 runs on
 entry: the data directory, one engine per database, schemas at head, services
 built and initialized in dependency order (a lazy service is built on first use).
 Exit closes services in reverse order and disposes engines. A context cannot be
 reopened once closed.
+
+``overrides`` replaces the factory of a registered service, so a caller (a test, a
+benchmark) can pass in a different implementation, as httpx takes ``transport=``.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from analyzer.discovery import Discovery, discover
+from analyzer.discovery import discover
 from analyzer.errors import ContextStateError, DataDirError, UnknownServiceError
-from analyzer.module_api import LazyService, ServiceSpec
+from analyzer.module_api import Discovery, LazyService, ServiceFactory, ServiceSpec
 from analyzer.settings import Settings
 from modules.core.database.database_infrastructure import DatabaseRuntime, sqlite_file
 
@@ -40,9 +44,11 @@ class AppContext:
         packages: Sequence[str] | None = None,
         extra_packages: Iterable[str] = (),
         discovery: Discovery | None = None,
+        overrides: Mapping[str, ServiceFactory] | None = None,
     ) -> None:
         self.settings = settings
         self.discovery = discovery or discover(packages, extra_packages)
+        self._overrides = dict(overrides or {})
         self.state = ContextState.NEW
         self._services: dict[str, Any] = {}
         self._started: list[Any] = []
@@ -74,11 +80,12 @@ class AppContext:
             )
         self.state = ContextState.RUNNING
         try:
+            self._check_overrides()
             self._prepare_data_dir()
             for name, database in self.discovery.databases.items():
                 await self.database_runtime.open(name, database.base, database.model_modules)
             for spec in self.discovery.services:
-                service = _build(spec, self)
+                service = _build(spec, self._overrides.get(spec.name, spec.factory), self)
                 self._services[spec.name] = service
                 await _call_if_present(service, "initialize")
                 self._started.append(service)
@@ -97,6 +104,15 @@ class AppContext:
             self._started.clear()
             self._services.clear()
             await self.database_runtime.dispose()
+
+    def _check_overrides(self) -> None:
+        registered = {spec.name for spec in self.discovery.services}
+        unknown = sorted(set(self._overrides) - registered)
+        if unknown:
+            known = ", ".join(sorted(registered)) or "none"
+            raise UnknownServiceError(
+                f"cannot override {unknown[0]!r}: no module registers it; registered: {known}"
+            )
 
     def _prepare_data_dir(self) -> None:
         """Create the directory of every SQLite database and check that it is writable."""
@@ -128,10 +144,10 @@ class AppContext:
         return list(self._services)
 
 
-def _build(spec: ServiceSpec, context: AppContext) -> Any:
+def _build(spec: ServiceSpec, factory: ServiceFactory, context: AppContext) -> Any:
     if spec.lazy:
-        return LazyService(lambda: spec.factory(context))
-    return spec.factory(context)
+        return LazyService(lambda: factory(context))
+    return factory(context)
 
 
 async def _call_if_present(service: Any, method: str) -> None:

@@ -11,41 +11,20 @@ import importlib
 import importlib.util
 import pkgutil
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Any
 
 from analyzer.errors import DependencyCycleError, MissingDependencyError, StartupError
-from analyzer.module_api import ModuleSpec, ServiceSpec
+from analyzer.module_api import (
+    DiscoveredDatabase,
+    DiscoveredModule,
+    Discovery,
+    ModuleSpec,
+    ServiceSpec,
+)
 
 BUILTIN_PACKAGE = "modules"
 ENTRY_POINT_GROUP = "analyzer.modules"
-
-
-@dataclass(frozen=True)
-class DiscoveredDatabase:
-    """A database and the model modules that declare tables in it."""
-
-    name: str
-    base: Any
-    model_modules: tuple[ModuleType, ...]
-
-
-@dataclass(frozen=True)
-class DiscoveredModule:
-    package: str
-    spec: ModuleSpec
-    source: str  # "builtin" or "entry_point"
-
-
-@dataclass
-class Discovery:
-    """The outcome of phase 1: modules, databases and services in start order."""
-
-    modules: list[DiscoveredModule] = field(default_factory=list)
-    databases: dict[str, DiscoveredDatabase] = field(default_factory=dict)
-    services: list[ServiceSpec] = field(default_factory=list)
 
 
 def builtin_module_packages() -> list[str]:

@@ -1,4 +1,4 @@
-"""What a module declares to the framework.
+"""The contract between modules and the framework.
 
 A module is a Python package (built in under ``modules/``, or installed and named
 in the ``analyzer.modules`` entry-point group). It may contain:
@@ -7,16 +7,23 @@ in the ``analyzer.modules`` entry-point group). It may contain:
 - ``db_models.py`` with ``DATABASE_NAME = "<name>"``: the tables of database ``<name>``,
   declared on ``get_database_base(DATABASE_NAME)`` from the contact surface
   ``modules.core.database.db_models``.
+
+The framework answers with a ``Discovery`` (what it found) and, to every service
+factory, a ``ServiceContext`` (what a factory may use). This module imports nothing
+else of the framework, so the framework's own modules depend on it, never the
+other way round.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from analyzer.app_context import AppContext
+    from analyzer.settings import Settings
+    from modules.core.database.database_infrastructure import DatabaseRuntime
 
 
 @runtime_checkable
@@ -31,7 +38,17 @@ class Service(Protocol):
     async def close(self) -> None: ...
 
 
-ServiceFactory = Callable[["AppContext"], Any]
+class ServiceContext(Protocol):
+    """What a service factory may ask of the running application context."""
+
+    settings: Settings
+    discovery: Discovery
+    database_runtime: DatabaseRuntime
+
+    def get_service(self, name: str) -> Any: ...
+
+
+ServiceFactory = Callable[[ServiceContext], Any]
 
 
 @dataclass(frozen=True)
@@ -74,3 +91,31 @@ class ModuleSpec:
     name: str
     version: str
     services: tuple[ServiceSpec, ...] = field(default_factory=tuple)
+
+
+# --- what discovery found ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiscoveredDatabase:
+    """A database and the model modules that declare tables in it."""
+
+    name: str
+    base: Any
+    model_modules: tuple[ModuleType, ...]
+
+
+@dataclass(frozen=True)
+class DiscoveredModule:
+    package: str
+    spec: ModuleSpec
+    source: str  # "builtin", "entry_point" or "extra"
+
+
+@dataclass
+class Discovery:
+    """The outcome of phase 1: modules, databases and services in start order."""
+
+    modules: list[DiscoveredModule] = field(default_factory=list)
+    databases: dict[str, DiscoveredDatabase] = field(default_factory=dict)
+    services: list[ServiceSpec] = field(default_factory=list)

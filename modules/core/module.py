@@ -1,13 +1,21 @@
-"""The core module: database access, CRUD, run records and status for every module."""
+"""The core module: database access, CRUD, run records and status for every module.
+
+Callers reach its services through ``core(app)``, which names their types:
+
+    crud = core(app).crud          # a CRUDService
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from analyzer.module_api import ModuleSpec, ServiceSpec
+from analyzer.module_api import ModuleSpec, ServiceContext, ServiceSpec
 
 if TYPE_CHECKING:
-    from analyzer.app_context import AppContext
+    from modules.core.database.crud_service import CRUDService
+    from modules.core.database.service import DatabaseService
+    from modules.core.runs import RunService
+    from modules.core.status import StatusService
 
 DATABASE_SERVICE = "core.database.service"
 CRUD_SERVICE = "core.database.crud_service"
@@ -15,31 +23,58 @@ RUN_SERVICE = "core.runs"
 STATUS_SERVICE = "core.status"
 
 
-def _database_service(context: AppContext) -> object:
+class CoreServices:
+    """Typed access to the core services of a running application context."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        self._context = context
+
+    @property
+    def database(self) -> DatabaseService:
+        return self._context.get_service(DATABASE_SERVICE)
+
+    @property
+    def crud(self) -> CRUDService:
+        return self._context.get_service(CRUD_SERVICE)
+
+    @property
+    def runs(self) -> RunService:
+        return self._context.get_service(RUN_SERVICE)
+
+    @property
+    def status(self) -> StatusService:
+        return self._context.get_service(STATUS_SERVICE)
+
+
+def core(context: ServiceContext) -> CoreServices:
+    return CoreServices(context)
+
+
+def _database_service(context: ServiceContext) -> DatabaseService:
     from modules.core.database.service import DatabaseService
 
     return DatabaseService(context.database_runtime)
 
 
-def _crud_service(context: AppContext) -> object:
+def _crud_service(context: ServiceContext) -> CRUDService:
     from modules.core.database.crud_service import CRUDService
 
-    return CRUDService(context.get_service(DATABASE_SERVICE))
+    return CRUDService(core(context).database)
 
 
-def _run_service(context: AppContext) -> object:
+def _run_service(context: ServiceContext) -> RunService:
     from modules.core.runs import RunService
 
     runtime = context.database_runtime
     locations = {name: runtime.get(name).label for name in runtime.names}
     revisions = {name: runtime.get(name).revisions for name in runtime.names}
-    return RunService(context.get_service(CRUD_SERVICE), context.discovery, locations, revisions)
+    return RunService(core(context).crud, context.discovery, locations, revisions)
 
 
-def _status_service(context: AppContext) -> object:
+def _status_service(context: ServiceContext) -> StatusService:
     from modules.core.status import StatusService
 
-    return StatusService(context.get_service(DATABASE_SERVICE), context.get_service(RUN_SERVICE))
+    return StatusService(core(context).database, core(context).runs)
 
 
 MODULE = ModuleSpec(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.discovery import Discovery
+from analyzer.module_api import Discovery
 from modules.core.database.crud_service import CRUDService
 from modules.core.database.db_models import utcnow
 from modules.core.db_models import CommandRun, DatabaseRecord, ModuleRecord
