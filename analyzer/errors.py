@@ -7,7 +7,6 @@ and keeps its traceback.
 
     AnalyzerError (exit 1)
     ├── UsageError (exit 2)
-    │   └── NotImplementedYetError
     ├── ConfigurationError
     │   └── DataDirError
     ├── StartupError
@@ -26,11 +25,11 @@ and keeps its traceback.
 Modules add their own, next to the code that raises them:
 
     AnalyzerError
-    ├── semantic_core.collections: CollectionNotFoundError, ModelMismatchError
+    ├── semantic_core.collections: CollectionNotFoundError, EmptyCollectionError,
+    │                               ModelMismatchError
     ├── semantic_core.embeddings.registry: ModelError
-    ├── semantic_core.search: EmptyCollectionError
-    ├── semantic_core.corpus: DocumentNotFoundError, AmbiguousDocumentError
-    └── semantic_core.topics: TooFewDocumentsError
+    ├── semantic_core.analysis.corpus: DocumentNotFoundError, AmbiguousDocumentError
+    └── semantic_core.analysis.topics: TooFewDocumentsError
 """
 
 from __future__ import annotations
@@ -50,10 +49,6 @@ class UsageError(AnalyzerError):
     """The command line asks for something that cannot be done as asked."""
 
     exit_code = 2
-
-
-class NotImplementedYetError(UsageError):
-    """A command that exists in the interface but is not built yet."""
 
 
 class ConfigurationError(AnalyzerError):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from analyzer.settings import Settings
@@ -49,6 +49,25 @@ class ServiceContext(Protocol):
 
 
 ServiceFactory = Callable[[ServiceContext], Any]
+T = TypeVar("T")
+
+
+class ModuleServices:
+    """Base of a module's typed accessor, e.g. ``core(app).crud``: one ``ServiceAt`` per
+    service, so "go to definition" reaches the service's class."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+
+
+class ServiceAt(Generic[T]):
+    """A typed attribute of a ``ModuleServices`` that resolves a service by its name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, accessor: ModuleServices, owner: type | None = None) -> T:
+        return accessor.context.get_service(self.name)
 
 
 @dataclass(frozen=True)

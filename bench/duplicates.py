@@ -25,6 +25,7 @@ from pathlib import Path
 
 from analyzer.app_context import AppContext
 from analyzer.settings import Settings
+from modules.core.module import core
 from modules.semantic_core.analysis.corpus import Corpus
 from modules.semantic_core.analysis.duplicates import (
     DEFAULT_THRESHOLD,
@@ -34,6 +35,7 @@ from modules.semantic_core.analysis.duplicates import (
     shingle_matrix,
 )
 from modules.semantic_core.ingest.service import IngestOptions, Record
+from modules.semantic_core.module import semantic_core
 
 DEFAULT_CORPUS = (
     Path(__file__).resolve().parents[2] / "shared" / "eval" / "scifact" / "corpus.jsonl"
@@ -72,7 +74,7 @@ def recall(report: DuplicatesReport, copies: list[Record]) -> str:
 
 
 async def scan_with_service(app: AppContext, threshold: float, copies: list[Record]) -> None:
-    service = app.get_service("semantic_core.analysis")
+    service = semantic_core(app).analysis
     started = time.perf_counter()
     report = await service.duplicates(COLLECTION, threshold)
     total = time.perf_counter() - started
@@ -112,13 +114,13 @@ async def run(
 ) -> None:
     async with AppContext(Settings(data_dir=data_dir)) as app:
         started = time.perf_counter()
-        ingested = await app.get_service("semantic_core.ingest").ingest_records(
+        ingested = await semantic_core(app).ingest.ingest_records(
             records + copies, IngestOptions(collection=COLLECTION)
         )
         elapsed = time.perf_counter() - started
         print(f"ingested {ingested.new} records, {ingested.chunks} chunks in {elapsed:.1f} s")
         await scan_with_service(app, threshold, copies)
-        corpus = Corpus(app.get_service("core.database.crud_service"))
+        corpus = Corpus(core(app).crud)
         texts = await corpus.texts((await corpus.collection(COLLECTION)).id)
     scan_alone(list(texts.values()), threshold)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -29,9 +29,11 @@ from pathlib import Path
 from analyzer.app_context import AppContext
 from analyzer.settings import Settings
 from modules.semantic_core.ingest.service import IngestOptions, Record
+from modules.semantic_core.module import semantic_core
 from modules.semantic_core.search.evaluation import load_corpus, load_queries
 from modules.semantic_core.search.metrics import percentile
-from modules.semantic_core.search.service import MODES, SearchOptions
+from modules.semantic_core.search.modes import MODES
+from modules.semantic_core.search.service import SearchOptions
 
 SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "eval" / "scifact"
 
@@ -54,7 +56,7 @@ def synthetic_records(corpus: Path, chunks: int, seed: int = 7) -> list[Record]:
 async def ingest(data: Path, collection: str, records: list[Record]) -> float:
     started = time.perf_counter()
     async with AppContext(Settings(data_dir=data)) as app:
-        service = app.get_service("semantic_core.ingest")
+        service = semantic_core(app).ingest
         report = await service.ingest_records(records, IngestOptions(collection=collection))
     print(
         f"  ingested {collection}: {report.new} records, {report.chunks} chunks "
@@ -65,7 +67,7 @@ async def ingest(data: Path, collection: str, records: list[Record]) -> float:
 
 async def latencies(data: Path, collection: str, queries: list[str]) -> None:
     async with AppContext(Settings(data_dir=data)) as app:
-        service = app.get_service("semantic_core.search")
+        service = semantic_core(app).search
         for mode in MODES:
             options = SearchOptions(collection=collection, top_k=10, mode=mode)
             await service.search(queries[0], options)  # load models and vectors once
@@ -92,8 +94,8 @@ def timed(command: list[str]) -> float:
 RERANK_COST = """
 import json, sys, time
 started = time.perf_counter()
-from modules.semantic_core.embeddings.registry import reranker
-model = reranker()
+from modules.semantic_core.embeddings.registry import process_models
+model = process_models().reranker()
 loaded = time.perf_counter()
 model.encode(json.loads(sys.argv[1]), max_length=64)
 model.encode([sys.argv[2]])

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from analyzer.app_context import AppContext
 from analyzer.settings import Settings
-from modules.semantic_core.search.service import FusionSettings
+from modules.semantic_core.module import semantic_core
+from modules.semantic_core.search.fusion import FusionSettings
 
 
 def parse(config: str) -> FusionSettings:
@@ -35,7 +36,7 @@ def parse(config: str) -> FusionSettings:
 async def main(beir: Path, configs: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="analyzer-tune-") as tmp:
         async with AppContext(Settings(data_dir=Path(tmp))) as app:
-            evaluation = app.get_service("semantic_core.eval")
+            evaluation = semantic_core(app).eval
             for config in configs or [""]:
                 report = await evaluation.evaluate(beir, ["hybrid"], fusion=parse(config))
                 scores = report.modes[0]

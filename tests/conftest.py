@@ -1,18 +1,15 @@
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 
 from analyzer.settings import Settings
+from tests.helpers import SAMPLE_DOCS, FakeModels, cli
 
-T = TypeVar("T")
 PLUGIN = "tests.plugins.notes_plugin"
-SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "sample_docs"
 
 
 @pytest.fixture(autouse=True)
@@ -28,14 +25,8 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 @pytest.fixture(scope="session")
 def sample_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``sample_docs/`` ingested once through the CLI, for the tests that search and analyse it."""
-    from typer.testing import CliRunner
-
-    from analyzer.cli.app import app
-
     data = tmp_path_factory.mktemp("sample-corpus") / "data"
-    result = CliRunner().invoke(
-        app, ["--data-dir", str(data), "ingest", str(SAMPLE_DOCS), "--json"]
-    )
+    result = cli("--data-dir", str(data), "ingest", str(SAMPLE_DOCS), "--json")
     assert result.exit_code == 0, result.output
     return data
 
@@ -50,5 +41,7 @@ def settings(data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, busy_timeout_s=2.0)
 
 
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coroutine)
+@pytest.fixture
+def fake_models() -> FakeModels:
+    """Deterministic, instant models for tests that are not about the models."""
+    return FakeModels()

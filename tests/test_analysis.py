@@ -22,6 +22,7 @@ import pytest
 from analyzer.app_context import AppContext
 from analyzer.errors import UsageError
 from analyzer.settings import Settings
+from modules.core.module import core
 from modules.semantic_core.analysis.corpus import (
     AmbiguousDocumentError,
     Corpus,
@@ -39,12 +40,11 @@ from modules.semantic_core.analysis.keywords import term_table, terms, tfidf_wei
 from modules.semantic_core.analysis.languages import detect_language
 from modules.semantic_core.analysis.summary import central_sentences
 from modules.semantic_core.analysis.topics import TooFewDocumentsError, kmeans, silhouette
-from modules.semantic_core.ingest.service import IngestOptions, Record
-from modules.semantic_core.search.service import EmptyCollectionError
-from tests.conftest import run
+from modules.semantic_core.collections import EmptyCollectionError
+from modules.semantic_core.ingest.service import Record
+from modules.semantic_core.module import semantic_core
+from tests.helpers import SAMPLE_DOCS, ingest_paths, ingest_records, within_app
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE_DOCS = REPO / "sample_docs"
 KNOWN_COPIES = {
     ("kitchen/bread-basics-copy.md", "kitchen/bread-basics.md"),
     ("money/emergency-fund-updated.md", "money/emergency-fund.md"),
@@ -62,33 +62,24 @@ TEXT_FORMATS = {".md", ".txt", ".rst", ".html"}
 
 
 def ingest(settings: Settings, path: Path | None = None, **options: Any) -> None:
-    async def scenario() -> None:
-        async with AppContext(settings) as app:
-            service = app.get_service("semantic_core.ingest")
-            if "records" in options:
-                records = options.pop("records")
-                await service.ingest_records(records, IngestOptions(**options))
-            else:
-                await service.ingest_paths([path], IngestOptions(**options))
-
-    run(scenario())
+    if "records" in options:
+        ingest_records(settings, options.pop("records"), **options)
+    else:
+        ingest_paths(settings, path, **options)
 
 
 def analysis(settings: Settings, method: str, *args: Any, **kwargs: Any) -> Any:
-    async def scenario() -> Any:
-        async with AppContext(settings) as app:
-            service = app.get_service("semantic_core.analysis")
-            return await getattr(service, method)(*args, **kwargs)
+    async def work(app: AppContext) -> Any:
+        return await getattr(semantic_core(app).analysis, method)(*args, **kwargs)
 
-    return run(scenario())
+    return within_app(settings, work)
 
 
 def with_corpus(settings: Settings, work: Any) -> Any:
-    async def scenario() -> Any:
-        async with AppContext(settings) as app:
-            return await work(Corpus(app.get_service("core.database.crud_service")))
+    async def run_on_corpus(app: AppContext) -> Any:
+        return await work(Corpus(core(app).crud))
 
-    return run(scenario())
+    return within_app(settings, run_on_corpus)
 
 
 def relative(path: str, root: Path) -> str:

@@ -19,7 +19,8 @@ from analyzer.errors import (
 )
 from analyzer.module_api import ServiceSpec
 from analyzer.settings import Settings, resolve_settings
-from tests.conftest import PLUGIN, run
+from tests.conftest import PLUGIN
+from tests.helpers import run
 
 
 def test_start_creates_both_databases_in_the_data_dir(settings: Settings) -> None:

@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from analyzer.cli.app import app
-
-runner = CliRunner()
-SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "sample_docs"
+from tests.helpers import SAMPLE_DOCS, cli, cli_json, one_line_error
 
 
 def invoke(data: Path, *args: str) -> Result:
-    return runner.invoke(app, ["--data-dir", str(data), *args])
+    return cli("--data-dir", str(data), *args)
 
 
 def as_json(data: Path, *args: str) -> dict:
-    result = invoke(data, *args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    return cli_json("--data-dir", str(data), *args)
 
 
 def name(path: str) -> str:
     return Path(path).relative_to(SAMPLE_DOCS).as_posix()
-
-
-def one_line_error(result: Result, code: int) -> str:
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ")
-    return lines[0]
 
 
 # --- similar ------------------------------------------------------------------------------

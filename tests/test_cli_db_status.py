@@ -10,16 +10,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from analyzer import __version__
-from analyzer.cli.app import app
-
-runner = CliRunner()
+from tests.helpers import cli, one_line_error
 
 
 def invoke(*args: str, env: dict[str, str] | None = None):
-    return runner.invoke(app, list(args), env=env)
+    return cli(*args, env=env)
 
 
 def test_db_status_json_lists_both_databases_and_creates_them(data_dir: Path) -> None:
@@ -74,20 +71,11 @@ def test_data_dir_comes_from_the_environment(tmp_path: Path) -> None:
     assert (target / "semantic_core.db").exists()
 
 
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
 def test_unwritable_data_dir_gives_one_line_and_exit_1(tmp_path: Path) -> None:
     blocker = tmp_path / "plain-file"
     blocker.write_text("keep me")
     result = invoke("--data-dir", str(blocker / "data"), "db-status")
-    assert_one_line_error(result, str(blocker / "data"), "--data-dir")
+    one_line_error(result, 1, str(blocker / "data"), "--data-dir")
     assert blocker.read_text() == "keep me"
 
 
@@ -96,7 +84,7 @@ def test_corrupt_database_gives_one_line_and_is_left_untouched(data_dir: Path) -
     garbage = bytes(range(256)) * 64
     (data_dir / "semantic_core.db").write_bytes(garbage)
     result = invoke("--data-dir", str(data_dir), "db-status")
-    assert_one_line_error(result, "semantic_core.db", "move it aside")
+    one_line_error(result, 1, "semantic_core.db", "move it aside")
     assert (data_dir / "semantic_core.db").read_bytes() == garbage
 
 
@@ -108,7 +96,7 @@ def test_newer_schema_gives_one_line_naming_file_and_revisions(data_dir: Path) -
         conn.execute("UPDATE analyzer_schema SET revision = 7")
     conn.close()
     result = invoke("--data-dir", str(data_dir), "db-status")
-    assert_one_line_error(result, "semantic_core.db", "7 > 1", "upgrade analyzer")
+    one_line_error(result, 1, "semantic_core.db", "7 > 1", "upgrade analyzer")
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT revision FROM analyzer_schema").fetchone() == (7,)
     conn.close()
@@ -143,7 +131,7 @@ def test_database_locked_past_busy_timeout_gives_one_line(data_dir: Path) -> Non
         )
     finally:
         holder.communicate("\n", timeout=10)
-    assert_one_line_error(result, "framework.db", "locked", "ANALYZER_BUSY_TIMEOUT")
+    one_line_error(result, 1, "framework.db", "locked", "ANALYZER_BUSY_TIMEOUT")
     assert _command_runs(framework) == rows_before
 
 
@@ -156,4 +144,4 @@ def _command_runs(path: Path) -> list[tuple]:
 
 def test_bad_busy_timeout_setting_is_a_one_line_error(data_dir: Path) -> None:
     result = invoke("--data-dir", str(data_dir), "db-status", env={"ANALYZER_BUSY_TIMEOUT": "soon"})
-    assert_one_line_error(result, "ANALYZER_BUSY_TIMEOUT", "seconds")
+    one_line_error(result, 1, "ANALYZER_BUSY_TIMEOUT", "seconds")

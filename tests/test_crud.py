@@ -11,7 +11,8 @@ from sqlalchemy import event
 from analyzer.app_context import AppContext
 from analyzer.errors import ConflictError, NotFoundError, UsageError
 from analyzer.settings import Settings
-from tests.conftest import PLUGIN, run
+from tests.conftest import PLUGIN
+from tests.helpers import run
 from tests.plugins.notes_plugin.db_models import Note
 
 

@@ -15,7 +15,8 @@ from analyzer.app_context import AppContext
 from analyzer.errors import SchemaMismatchError
 from analyzer.settings import Settings
 from modules.core.database.database_infrastructure import DatabaseRuntime
-from tests.conftest import PLUGIN, run
+from tests.conftest import PLUGIN
+from tests.helpers import run
 
 
 def test_pragmas_hold_on_every_pooled_connection(settings: Settings) -> None:

@@ -11,32 +11,24 @@ from typing import Any
 
 import pytest
 
-from analyzer.app_context import AppContext
 from analyzer.settings import Settings
 from modules.semantic_core.collections import ModelMismatchError
-from modules.semantic_core.ingest.service import IngestOptions, IngestReport, Record
-from tests.conftest import run
+from modules.semantic_core.ingest.service import IngestReport, Record
+from tests import helpers
+from tests.helpers import SAMPLE_DOCS, FakeModels
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE_DOCS = REPO / "sample_docs"
+# Most of these tests are about files and rows, not vectors: instant models will do.
+FAKE_MODELS = FakeModels()
 
 
-def ingest(settings: Settings, *paths: Path, **options: Any) -> IngestReport:
-    async def scenario() -> IngestReport:
-        async with AppContext(settings) as app:
-            service = app.get_service("semantic_core.ingest")
-            return await service.ingest_paths(list(paths), IngestOptions(**options))
-
-    return run(scenario())
+def ingest(
+    settings: Settings, *paths: Path, models: Any = FAKE_MODELS, **options: Any
+) -> IngestReport:
+    return helpers.ingest_paths(settings, *paths, models=models, **options)
 
 
 def ingest_records(settings: Settings, records: list[Record], **options: Any) -> IngestReport:
-    async def scenario() -> IngestReport:
-        async with AppContext(settings) as app:
-            service = app.get_service("semantic_core.ingest")
-            return await service.ingest_records(records, IngestOptions(**options))
-
-    return run(scenario())
+    return helpers.ingest_records(settings, records, models=FAKE_MODELS, **options)
 
 
 def rows(settings: Settings, sql: str) -> list[tuple]:
@@ -144,15 +136,75 @@ def test_a_different_model_is_refused_unless_forced(settings: Settings, tmp_path
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "a.txt").write_text("Tides follow the moon.\n")
-    ingest(settings, folder)
+    ingest(settings, folder, models=None)
     with pytest.raises(ModelMismatchError, match="--force"):
-        ingest(settings, folder, model="minilm-l6-int8")
-    report = ingest(settings, folder, model="minilm-l6-int8", force=True)
+        ingest(settings, folder, models=None, model="minilm-l6-int8")
+    report = ingest(settings, folder, models=None, model="minilm-l6-int8", force=True)
     assert report.model_id == "analyzer/minilm-l6-int8"
     (dimension,) = rows(settings, "SELECT dimension FROM collections")[0]
     assert dimension == 384
     (blob,) = rows(settings, "SELECT embedding FROM chunks")[0]
     assert len(blob) == 384 * 2
+
+
+def stored_vectors(settings: Settings, collection: str) -> dict[tuple[str, int], bytes]:
+    """(path, chunk ordinal) -> chunk vector, and (path, -1) -> document vector."""
+    found = rows(
+        settings,
+        "SELECT d.path, c.ordinal, c.embedding FROM chunks c "
+        "JOIN documents d ON d.id = c.document_id JOIN collections k ON k.id = d.collection_id "
+        f"WHERE k.name = '{collection}' "
+        "UNION ALL SELECT d.path, -1, d.embedding FROM documents d "
+        f"JOIN collections k ON k.id = d.collection_id WHERE k.name = '{collection}'",
+    )
+    return {(path, ordinal): blob for path, ordinal, blob in found}
+
+
+def test_a_reembedded_collection_matches_a_fresh_ingest_with_that_model(
+    settings: Settings, fake_models: FakeModels
+) -> None:
+    ingest(settings, SAMPLE_DOCS, models=fake_models)
+    switched = ingest(
+        settings, SAMPLE_DOCS / "kitchen", models=fake_models, model="other", force=True
+    )
+    ingest(settings, SAMPLE_DOCS, models=fake_models, model="other", collection="fresh")
+
+    reembedded, fresh = stored_vectors(settings, "default"), stored_vectors(settings, "fresh")
+    assert switched.reembedded > 0 and len(reembedded) == len(fresh)
+    assert [key for key in fresh if reembedded[key] != fresh[key]] == []
+
+
+def test_a_forced_model_change_embeds_each_chunk_once(
+    settings: Settings, fake_models: FakeModels
+) -> None:
+    ingest(settings, SAMPLE_DOCS, models=fake_models)
+    ingest(settings, SAMPLE_DOCS / "kitchen", models=fake_models, model="other", force=True)
+
+    (chunks,) = rows(settings, "SELECT count(*) FROM chunks")[0]
+    assert len(fake_models.embedder("other").encoded) == chunks
+    assert rows(settings, "SELECT count(*) FROM chunks WHERE embedding IS NULL") == [(0,)]
+
+
+def test_a_run_that_dies_after_the_model_switch_leaves_its_files_to_the_next_run(
+    settings: Settings, fake_models: FakeModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modules.semantic_core.ingest.service as ingest_module
+
+    ingest(settings, SAMPLE_DOCS / "kitchen", models=fake_models)
+
+    def crash(*args: Any) -> bytes:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ingest_module, "read_regular_file", crash)
+        with pytest.raises(KeyboardInterrupt):
+            ingest(settings, SAMPLE_DOCS / "kitchen", models=fake_models, model="other", force=True)
+    # Switched, with the files of the run waiting: no vector of the old model is left.
+    assert rows(settings, "SELECT model_id FROM collections") == [("test-hash:other",)]
+    assert rows(settings, "SELECT count(*) FROM chunks WHERE embedding IS NOT NULL") == [(0,)]
+    report = ingest(settings, SAMPLE_DOCS / "kitchen", models=fake_models)
+    assert report.updated == report.new + report.updated + report.unchanged > 0
+    assert rows(settings, "SELECT count(*) FROM chunks WHERE embedding IS NULL") == [(0,)]
 
 
 # --- hostile input ---------------------------------------------------------------
@@ -178,10 +230,10 @@ def _zip_bomb() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture
-def hostile_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "hostile"
-    folder.mkdir()
+@pytest.fixture(scope="module")
+def hostile_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once per module (the zip bomb takes a second); the tests only read it."""
+    folder = tmp_path_factory.mktemp("hostile")
     (folder / "good.md").write_text("# Good\n\nA perfectly fine document about rivers.\n")
     (folder / "empty.txt").write_bytes(b"")
     (folder / "random.txt").write_bytes(os.urandom(4096))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from modules.semantic_core.embeddings import registry
+from modules.semantic_core.embeddings.inputs import chunk_passage as passage
 from modules.semantic_core.lexical import term_matcher
-from modules.semantic_core.search.passages import focused_passage, passage
+from modules.semantic_core.search.passages import focused_passage
 
 FILLER = [f"Sentence number {i} talks about gardening, weather and soil." for i in range(30)]
 
@@ -91,18 +92,17 @@ def test_blank_text_gives_the_heading_alone() -> None:
     assert focused_passage("Burns", "  ", ["burn"], 64) == "Burns"
 
 
-def test_the_reranker_is_loaded_once_and_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_reranker_is_loaded_once_and_shared() -> None:
     calls: list[str] = []
-    monkeypatch.setattr(registry, "_RERANKER", registry._SharedReranker())
-    monkeypatch.setattr(registry, "load_embedder", lambda spec: calls.append(spec) or object())
+    models = registry.BundledModels(load=lambda spec: calls.append(spec) or object())
 
-    first = registry.reranker()
+    first = models.reranker()
 
-    assert registry.reranker() is first
+    assert models.reranker() is first
     assert calls == [registry.RERANK_MODEL]
 
 
-def test_a_failed_load_is_retried_by_the_next_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_load_is_retried_by_the_next_caller() -> None:
     outcomes: list[object] = [registry.ModelError("model files are missing"), object()]
 
     def load(spec: str) -> object:
@@ -111,15 +111,14 @@ def test_a_failed_load_is_retried_by_the_next_caller(monkeypatch: pytest.MonkeyP
             raise outcome
         return outcome
 
-    monkeypatch.setattr(registry, "_RERANKER", registry._SharedReranker())
-    monkeypatch.setattr(registry, "load_embedder", load)
+    models = registry.BundledModels(load=load)
     with pytest.raises(registry.ModelError, match="missing"):
-        registry.reranker()
-    assert registry.reranker() is not None
+        models.reranker()
+    assert models.reranker() is not None
 
 
 def test_the_passage_cache_keeps_only_the_newest_entries() -> None:
-    from modules.semantic_core.search.service import _evict_oldest
+    from modules.semantic_core.search.fusion import evict_oldest as _evict_oldest
 
     cache = {key: key * 10 for key in range(8)}
     _evict_oldest(cache, 5)

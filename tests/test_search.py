@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from analyzer.cli.app import app
 from modules.semantic_core.index.fulltext_sqlite import match_expression as fts_match_expression
 from modules.semantic_core.lexical import query_terms
 from modules.semantic_core.search.snippets import make_snippet
-
-runner = CliRunner()
-SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "sample_docs"
+from tests.helpers import cli_json, one_line_error, runner
 
 
-def search(data: Path, *args: str) -> dict:
-    result = runner.invoke(app, ["--data-dir", str(data), "query", *args, "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+def search(data: Path, *args: str, models: Any = None) -> dict:
+    return cli_json("--data-dir", str(data), "query", *args, models=models)
 
 
 def top_names(report: dict, n: int = 3) -> list[str]:
@@ -153,13 +149,6 @@ def test_batch_mode_reads_beir_queries(sample_data_dir: Path, tmp_path: Path) ->
     assert json.loads(result.stdout.splitlines()[0])["query_id"] == "q7"
 
 
-def one_line_error(result, code: int, *fragments: str) -> None:
-    assert result.exit_code == code, result.output
-    assert len(result.stderr.strip().splitlines()) == 1
-    for fragment in fragments:
-        assert fragment in result.stderr
-
-
 def test_empty_query_is_a_usage_error(sample_data_dir: Path) -> None:
     result = runner.invoke(app, ["--data-dir", str(sample_data_dir), "query", "   "])
     one_line_error(result, 2, "empty")
@@ -208,12 +197,10 @@ def test_trigram_index_finds_chinese_text(tmp_path: Path) -> None:
     assert [Path(r["document"]).name for r in json.loads(found.stdout)["results"]] == ["tea.txt"]
 
 
-def test_hybrid_rereads_short_windows_around_the_query_terms(
-    sample_data_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hybrid_rereads_short_windows_around_the_query_terms(sample_data_dir: Path) -> None:
     import numpy as np
 
-    from modules.semantic_core.embeddings import registry
+    from modules.semantic_core.embeddings.registry import process_models
 
     read: list[str] = []
     limits: list[int | None] = []
@@ -224,15 +211,17 @@ def test_hybrid_rereads_short_windows_around_the_query_terms(
             limits.append(max_length)
             return np.ones((len(texts), 4), dtype=np.float32) / 2
 
-    real_load = registry.load_embedder
+    class RecordingModels:
+        """The real static model, and a recorder in place of the re-ranker."""
 
-    def load(spec: str | None = None) -> object:
-        return Recorder() if spec == registry.RERANK_MODEL else real_load(spec)
+        def embedder(self, spec: str | None = None) -> Any:
+            return process_models().embedder(spec)
 
-    monkeypatch.setattr(registry, "_RERANKER", registry._SharedReranker())
-    monkeypatch.setattr(registry, "load_embedder", load)
+        def reranker(self) -> Recorder:
+            return Recorder()
+
     query = "how long to cool a burn under running water"
-    report = search(sample_data_dir, query)
+    report = search(sample_data_dir, query, models=RecordingModels())
 
     *passages, last = read
     assert last == query

@@ -8,27 +8,29 @@ import typer
 
 from analyzer import ui
 from analyzer.cli.runner import run_command
+from analyzer.views import (
+    duplicates_json,
+    keywords_json,
+    profile_json,
+    similar_json,
+    topics_json,
+)
+from modules.semantic_core.module import semantic_core
 
 if TYPE_CHECKING:
     from analyzer.app_context import AppContext
     from modules.semantic_core.analysis.duplicates import DuplicatesReport
-    from modules.semantic_core.analysis.keywords import Keyword, KeywordsResult
-    from modules.semantic_core.analysis.service import AnalysisService, DocumentProfile
+    from modules.semantic_core.analysis.keywords import KeywordsResult
+    from modules.semantic_core.analysis.service import DocumentProfile
     from modules.semantic_core.analysis.similar import SimilarHit, SimilarResult
     from modules.semantic_core.analysis.topics import TopicsResult
-    from modules.semantic_core.documents import DocumentRef
 
-SERVICE = "semantic_core.analysis"
 DOC_HELP = (
     "A document: its path (as ingested, or relative to here), its uid, or the end of its path."
 )
 DocArgument = Annotated[str, typer.Argument(metavar="DOC", help=DOC_HELP, show_default=False)]
 CollectionOption = Annotated[str, typer.Option(help="Collection to analyse.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-
-
-def _service(app: AppContext) -> AnalysisService:
-    return app.get_service(SERVICE)
 
 
 def similar(
@@ -41,12 +43,12 @@ def similar(
     """List the documents most similar to DOC (cosine of document vectors)."""
 
     async def work(app: AppContext) -> SimilarResult:
-        return await _service(app).similar(document, collection, top_k)
+        return await semantic_core(app).analysis.similar(document, collection, top_k)
 
     arguments = {"document": document, "collection": collection, "top_k": top_k}
     result = run_command(ctx, "similar", arguments, work, lambda r: {"hits": len(r.hits)})
     if json_output:
-        ui.print_json({**_collection_and_doc(result), "results": _hits_json(result.hits)})
+        ui.print_json(similar_json(result))
         return
     title = f"Similar to {ui.display_path(result.document.path)} in {result.collection!r}"
     ui.print_table(title, ["rank", "score", "document", "title"], _hit_rows(result.hits))
@@ -68,7 +70,7 @@ def duplicates(
     """Find exact and near-duplicate documents; the result is stored for analyzer show."""
 
     async def work(app: AppContext) -> DuplicatesReport:
-        return await _service(app).duplicates(collection, threshold)
+        return await semantic_core(app).analysis.duplicates(collection, threshold)
 
     arguments = {"collection": collection, "threshold": threshold}
     report = run_command(ctx, "duplicates", arguments, work, _duplicates_summary)
@@ -91,7 +93,7 @@ def keywords(
     """Keywords and key phrases (TF-IDF) of a document, or of the whole collection."""
 
     async def work(app: AppContext) -> KeywordsResult:
-        return await _service(app).keywords(document, collection, top)
+        return await semantic_core(app).analysis.keywords(document, collection, top)
 
     arguments = {"document": document, "collection": collection, "top": top}
     result = run_command(ctx, "keywords", arguments, work, lambda r: {"cached": r.cached})
@@ -113,7 +115,7 @@ def topics(
     clusters = _parse_k(k)
 
     async def work(app: AppContext) -> TopicsResult:
-        return await _service(app).topics(collection, clusters)
+        return await semantic_core(app).analysis.topics(collection, clusters)
 
     arguments = {"collection": collection, "k": k}
     result = run_command(ctx, "topics", arguments, work, lambda r: {"k": r.k})
@@ -132,7 +134,7 @@ def show(
     """Everything about one document: metadata, statistics, keywords, summary, duplicates."""
 
     async def work(app: AppContext) -> DocumentProfile:
-        return await _service(app).show(document, collection)
+        return await semantic_core(app).analysis.show(document, collection)
 
     arguments = {"document": document, "collection": collection}
     profile = run_command(ctx, "show", arguments, work, lambda p: {"document": p.document.uid})
@@ -142,7 +144,7 @@ def show(
         _render_profile(profile)
 
 
-# --- parsing and JSON ---------------------------------------------------------------------
+# --- parsing and run summaries ------------------------------------------------------------
 
 
 def _parse_k(value: str) -> int | None:
@@ -154,121 +156,11 @@ def _parse_k(value: str) -> int | None:
         raise typer.BadParameter(f"{value!r} is not a number or auto", param_hint="--k") from None
 
 
-_DOC_KEYS = ("document", "document_id", "title")
-
-
-def _doc_json(ref: DocumentRef) -> dict[str, Any]:
-    return {"document": ref.path, "document_id": ref.uid, "title": ref.title}
-
-
-def _collection_and_doc(result: Any) -> dict[str, Any]:
-    return {"collection": result.collection, **_doc_json(result.document)}
-
-
-def _hits_json(hits: list[SimilarHit]) -> list[dict[str, Any]]:
-    return [{"rank": h.rank, "score": h.score, **_doc_json(h.document)} for h in hits]
-
-
-def _keywords_json(keywords: list[Keyword]) -> list[dict[str, Any]]:
-    return [{"term": k.term, "kind": k.kind, "score": k.score} for k in keywords]
-
-
 def _duplicates_summary(report: DuplicatesReport) -> dict[str, Any]:
     return {
         "documents": report.documents,
         "pairs": len(report.pairs),
         "clusters": len(report.clusters),
-    }
-
-
-def duplicates_json(report: DuplicatesReport) -> dict[str, Any]:
-    return {
-        "collection": report.collection,
-        "threshold": report.threshold,
-        "signal": report.signal,
-        "documents": report.documents,
-        "seconds": {name: round(value, 4) for name, value in report.timings.items()},
-        "pairs": [
-            {
-                "score": p.score,
-                "kind": p.kind,
-                "cluster": p.cluster,
-                "first": _doc_json(p.first),
-                "second": _doc_json(p.second),
-            }
-            for p in report.pairs
-        ],
-        "clusters": [
-            {"cluster": number, "documents": [_doc_json(ref) for ref in members]}
-            for number, members in enumerate(report.clusters, start=1)
-        ],
-    }
-
-
-def keywords_json(result: KeywordsResult) -> dict[str, Any]:
-    named = _doc_json(result.document) if result.document else dict.fromkeys(_DOC_KEYS)
-    return {
-        "collection": result.collection,
-        **named,
-        "cached": result.cached,
-        "keywords": _keywords_json(result.keywords),
-    }
-
-
-def topics_json(result: TopicsResult) -> dict[str, Any]:
-    return {
-        "collection": result.collection,
-        "documents": result.documents,
-        "k": result.k,
-        "automatic": result.automatic,
-        "silhouette": result.silhouette,
-        "tried": {str(k): score for k, score in result.tried.items()},
-        "topics": [
-            {
-                "topic": t.number,
-                "label": t.label,
-                "size": t.size,
-                "terms": _keywords_json(t.terms),
-                "representatives": [
-                    {**_doc_json(r.document), "score": r.score} for r in t.representatives
-                ],
-            }
-            for t in result.topics
-        ],
-    }
-
-
-def profile_json(profile: DocumentProfile) -> dict[str, Any]:
-    stats = profile.statistics
-    stored = profile.duplicates
-    return {
-        "collection": profile.collection,
-        **_doc_json(profile.document),
-        "format": profile.format,
-        "size_bytes": profile.size_bytes,
-        "metadata": profile.metadata,
-        "ingested_at": profile.created_at.isoformat(),
-        "updated_at": profile.updated_at.isoformat(),
-        "statistics": {
-            "characters": stats.characters,
-            "words": stats.words,
-            "chunks": stats.chunks,
-            "sentences": stats.sentences,
-            "language": stats.language,
-        },
-        "keywords": _keywords_json(profile.keywords),
-        "summary": profile.summary,
-        "duplicates": None
-        if stored is None
-        else {
-            "computed_at": stored.computed_at.isoformat(),
-            "threshold": stored.threshold,
-            "stale": stored.stale,
-            "documents": [
-                {**_doc_json(d.other), "score": d.score, "kind": d.kind} for d in stored.duplicates
-            ],
-        },
-        "similar": _hits_json(profile.similar),
     }
 
 

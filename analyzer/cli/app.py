@@ -44,7 +44,9 @@ def root(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = CliState(data_dir=data_dir)
+    state = ctx.ensure_object(CliState)
+    if data_dir is not None:
+        state.data_dir = data_dir
 
 
 app.command("db-status")(db.db_status)

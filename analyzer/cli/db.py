@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from analyzer import ui
 from analyzer.cli.runner import run_command
+from analyzer.views import status_json
+from modules.core.module import core
 
 if TYPE_CHECKING:
     from analyzer.app_context import AppContext
@@ -24,7 +26,7 @@ def db_status(
     """Show each database: location, size, journal mode, schema revision, tables and row counts."""
 
     async def work(app: AppContext) -> StatusReport:
-        return await app.get_service("core.status").report(check=check)
+        return await core(app).status.report(check=check)
 
     report = run_command(ctx, "db-status", {"check": check}, work, lambda r: {"healthy": r.healthy})
     if json_output:
@@ -35,44 +37,6 @@ def db_status(
         bad = ", ".join(db.name for db in report.databases if db.integrity not in (None, ["ok"]))
         ui.error(f"integrity check failed for {bad}; restore from a backup or re-ingest")
         raise typer.Exit(1)
-
-
-def status_json(report: StatusReport) -> dict[str, Any]:
-    """The stable JSON shape documented in the README."""
-    return {
-        "databases": [
-            {
-                "name": db.name,
-                "url": db.url,
-                "path": db.path,
-                "size_bytes": db.size_bytes,
-                "wal_bytes": db.wal_bytes,
-                "journal_mode": db.journal_mode,
-                "schema_revision": _lowest(rev["found"] for rev in db.schema.values()),
-                "code_revision": _lowest(rev["code"] for rev in db.schema.values()),
-                "schema": db.schema,
-                "tables": [{"name": t.name, "rows": t.rows} for t in db.tables],
-                "integrity": None if db.integrity is None else db.integrity,
-            }
-            for db in report.databases
-        ],
-        "last_runs": [
-            {
-                "id": run.id,
-                "command": run.command,
-                "status": run.status,
-                "exit_code": run.exit_code,
-                "started_at": run.started_at,
-                "ended_at": run.ended_at,
-            }
-            for run in report.recent_runs
-        ],
-    }
-
-
-def _lowest(values: Any) -> int | None:
-    present = [v for v in values if v is not None]
-    return min(present) if present else None
 
 
 def _render(report: StatusReport) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from analyzer import ui
 from analyzer.cli.runner import run_command
+from analyzer.views import eval_json
+from modules.semantic_core.module import semantic_core
+from modules.semantic_core.search.modes import Mode
 
 if TYPE_CHECKING:
     from analyzer.app_context import AppContext
@@ -34,7 +36,7 @@ def evaluate(
         ),
     ] = None,
     mode: Annotated[
-        list[str] | None, typer.Option(help="Mode to score (repeatable; default: all three).")
+        list[Mode] | None, typer.Option(help="Mode to score (repeatable; default: all three).")
     ] = None,
     collection: Annotated[
         str | None, typer.Option(help="Scratch collection (default: eval-<directory name>).")
@@ -42,37 +44,21 @@ def evaluate(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Score retrieval (nDCG@10, Recall@100, MRR@10, latency) on a BEIR test collection."""
-    from modules.semantic_core.search.service import MODES
-
-    modes = list(dict.fromkeys(mode or MODES))
-    unknown = [m for m in modes if m not in MODES]
-    if unknown:
-        raise typer.BadParameter(f"unknown mode {unknown[0]!r}; use {', '.join(MODES)}")
+    modes = [m.value for m in dict.fromkeys(mode or Mode)]
     show_progress = ui.is_terminal() and not json_output
 
     async def work(app: AppContext) -> EvalReport:
-        service = app.get_service("semantic_core.eval")
+        service = semantic_core(app).eval
         with ui.progress_bar("Evaluating") if show_progress else nullcontext() as bar:
             update = (lambda m, done, total: bar.update(done, total, m)) if bar else None
             return await service.evaluate(beir_dir, modes, qrels, collection, progress=update)
 
     arguments = {"beir_dir": str(beir_dir), "modes": modes}
-    report = run_command(ctx, "eval", arguments, work, report_json)
+    report = run_command(ctx, "eval", arguments, work, eval_json)
     if json_output:
-        ui.print_json(report_json(report))
+        ui.print_json(eval_json(report))
     else:
         _render(report)
-
-
-def report_json(report: EvalReport) -> dict[str, Any]:
-    return {
-        "dataset": report.dataset,
-        "collection": report.collection,
-        "documents": report.documents,
-        "qrels": report.qrels,
-        "ingest_seconds": round(report.ingest_seconds, 2),
-        "modes": [asdict(m) for m in report.modes],
-    }
 
 
 def _render(report: EvalReport) -> None:

@@ -10,6 +10,8 @@ import typer
 
 from analyzer import ui
 from analyzer.cli.runner import run_command
+from analyzer.views import ingest_json
+from modules.semantic_core.module import semantic_core
 
 if TYPE_CHECKING:
     from analyzer.app_context import AppContext
@@ -72,14 +74,14 @@ def ingest(
     show_progress = ui.is_terminal() and not json_output
 
     async def work(app: AppContext) -> IngestReport:
-        service = app.get_service("semantic_core.ingest")
+        service = semantic_core(app).ingest
         with ui.progress_bar("Ingesting") if show_progress else nullcontext() as bar:
             return await service.ingest_paths(paths, options, _progress_callback(bar))
 
     arguments = {"paths": [str(p) for p in paths], "collection": collection, "force": force}
     report = run_command(ctx, "ingest", arguments, work, lambda r: r.summary())
     if json_output:
-        ui.print_json(report_json(report))
+        ui.print_json(ingest_json(report))
     else:
         _render(report)
 
@@ -94,20 +96,13 @@ def _progress_callback(bar: Any) -> Any:
     return update
 
 
-def report_json(report: IngestReport) -> dict[str, Any]:
-    return {
-        **report.summary(),
-        "problems": [
-            {"path": p.path, "status": p.status, "reason": p.reason} for p in report.problems
-        ],
-    }
-
-
 def _render(report: IngestReport) -> None:
     data = report.summary()
     rows = [(key, data[key]) for key in ("new", "updated", "unchanged", "skipped", "failed")]
     if report.pruned:
         rows.append(("pruned", report.pruned))
+    if report.reembedded:
+        rows.append(("chunks re-embedded", report.reembedded))
     rows.append(("chunks written", report.chunks))
     title = f"Ingested into {report.collection!r} in {report.seconds:.1f} s"
     ui.print_table(title, ["documents", "count"], rows)

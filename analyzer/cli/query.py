@@ -11,12 +11,15 @@ import typer
 
 from analyzer import ui
 from analyzer.cli.runner import run_command
+from analyzer.views import batch_line_json, search_json
+from modules.semantic_core.module import semantic_core
+from modules.semantic_core.search.modes import Mode
 
 if TYPE_CHECKING:
     from analyzer.app_context import AppContext
-    from modules.semantic_core.search.service import Hit, SearchResult
+    from modules.semantic_core.search.service import SearchResult
 
-MODE_HELP = "hybrid (default: keyword + semantic, re-ranked), semantic, or keyword."
+MODE_HELP = "hybrid: keyword candidates re-ranked by a transformer; semantic; keyword."
 
 
 def query(
@@ -24,7 +27,7 @@ def query(
     text: Annotated[str | None, typer.Argument(help="What to search for.")] = None,
     collection: Annotated[str, typer.Option(help="Collection to search.")] = "default",
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many results.")] = 10,
-    mode: Annotated[str, typer.Option(help=MODE_HELP)] = "hybrid",
+    mode: Annotated[Mode, typer.Option(help=MODE_HELP)] = Mode.HYBRID,
     path: Annotated[
         str | None, typer.Option("--path", help="Only documents whose path matches this glob.")
     ] = None,
@@ -50,16 +53,14 @@ def query(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Search a collection: hybrid semantic and keyword retrieval, results as path:line."""
-    from modules.semantic_core.search.service import MODES, SearchOptions
+    from modules.semantic_core.search.service import SearchOptions
 
-    if mode not in MODES:
-        raise typer.BadParameter(f"{mode!r} is not one of {', '.join(MODES)}", param_hint="--mode")
     if (text is None) == (batch is None):
         raise typer.BadParameter("give a query TEXT or --batch FILE (one of them)")
     options = SearchOptions(
         collection=collection,
         top_k=top_k,
-        mode=mode,
+        mode=mode.value,
         path_glob=path,
         min_score=min_score,
         chunks=chunks,
@@ -69,12 +70,12 @@ def query(
         return
 
     async def work(app: AppContext) -> SearchResult:
-        return await app.get_service("semantic_core.search").search(text or "", options)
+        return await semantic_core(app).search.search(text or "", options)
 
-    arguments = {"query": text, "collection": collection, "mode": mode, "top_k": top_k}
+    arguments = {"query": text, "collection": collection, "mode": mode.value, "top_k": top_k}
     result = run_command(ctx, "query", arguments, work, lambda r: {"hits": len(r.hits)})
     if json_output:
-        ui.print_json(result_json(result))
+        ui.print_json(search_json(result))
     else:
         _render(result, explain)
 
@@ -83,58 +84,16 @@ def _run_batch(ctx: typer.Context, batch: Path, options: Any) -> None:
     from modules.semantic_core.search.evaluation import load_queries
 
     def emit(query_id: str, result: SearchResult) -> None:
-        line = {
-            "query_id": query_id,
-            "query": result.query,
-            "results": [
-                {
-                    "rank": hit.rank,
-                    "document": hit.document,
-                    "document_id": hit.document_id,
-                    "score": hit.score,
-                }
-                for hit in result.hits
-            ],
-        }
+        line = batch_line_json(query_id, result)
         sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
 
     async def work(app: AppContext) -> int:
         queries = list(load_queries(batch))
-        service = app.get_service("semantic_core.search")
-        await service.search_many(queries, options, on_result=emit)
+        await semantic_core(app).search.search_many(queries, options, on_result=emit)
         return len(queries)
 
     arguments = {"batch": str(batch), "collection": options.collection, "mode": options.mode}
     run_command(ctx, "query", arguments, work, lambda n: {"queries": n})
-
-
-def result_json(result: SearchResult) -> dict[str, Any]:
-    return {
-        "query": result.query,
-        "mode": result.mode,
-        "collection": result.collection,
-        "seconds": round(result.seconds, 4),
-        "results": [hit_json(hit) for hit in result.hits],
-    }
-
-
-def hit_json(hit: Hit) -> dict[str, Any]:
-    return {
-        "rank": hit.rank,
-        "score": hit.score,
-        "document": hit.document,
-        "document_id": hit.document_id,
-        "title": hit.title,
-        "line": hit.line_start,
-        "line_end": hit.line_end,
-        "heading": hit.heading,
-        "snippet": hit.snippet,
-        "highlights": [list(span) for span in hit.highlights],
-        "signals": {
-            name: {"rank": signal.rank, "score": signal.score}
-            for name, signal in hit.signals.items()
-        },
-    }
 
 
 def _render(result: SearchResult, explain: bool) -> None:
@@ -142,7 +101,7 @@ def _render(result: SearchResult, explain: bool) -> None:
         ui.print_line(f"No results for {result.query!r} in {result.collection!r}.")
         return
     for hit in result.hits:
-        location = f"{ui.display_path(hit.document)}:{hit.line_start}"
+        location = f"{ui.display_path(hit.document.path)}:{hit.line_start}"
         ui.print_hit(hit.rank, hit.score, location, hit.heading, hit.snippet, hit.highlights)
         if explain:
             details = "  ".join(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -12,6 +12,7 @@ import typer
 
 from analyzer import ui
 from analyzer.errors import AnalyzerError
+from analyzer.module_api import ServiceFactory
 
 if TYPE_CHECKING:
     from analyzer.app_context import AppContext
@@ -21,9 +22,15 @@ Result = TypeVar("Result")
 
 @dataclass
 class CliState:
-    """Global options, kept until a command needs them (so --help boots nothing)."""
+    """Global options, kept until a command needs them (so --help boots nothing).
+
+    ``overrides`` replaces service factories in the context a command boots, so a
+    caller (a test, a benchmark) passes its own models in: ``CliRunner().invoke(app,
+    args, obj=CliState(overrides=...))``.
+    """
 
     data_dir: Path | None = None
+    overrides: Mapping[str, ServiceFactory] = field(default_factory=dict)
 
 
 def run_command(
@@ -51,10 +58,11 @@ async def _run(
 ) -> Result:
     from analyzer.app_context import AppContext
     from analyzer.settings import resolve_settings
-    from modules.core.module import RUN_SERVICE
+    from modules.core.module import core
 
-    async with AppContext(resolve_settings(state.data_dir)) as app:
-        runs = app.get_service(RUN_SERVICE)
+    settings = resolve_settings(state.data_dir)
+    async with AppContext(settings, overrides=state.overrides) as app:
+        runs = core(app).runs
         run_id = await runs.start(command, arguments)
         try:
             result = await work(app)
@@ -64,9 +72,3 @@ async def _run(
         summary = summarize(result) if summarize else None
         await runs.finish(run_id, exit_code=0, summary=summary)
         return result
-
-
-def fail(message: str, exit_code: int = 1) -> typer.Exit:
-    """For command-level checks before any service runs."""
-    ui.error(message)
-    return typer.Exit(exit_code)

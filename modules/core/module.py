@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from analyzer.module_api import ModuleSpec, ServiceContext, ServiceSpec
+from analyzer.module_api import (
+    ModuleServices,
+    ModuleSpec,
+    ServiceAt,
+    ServiceContext,
+    ServiceSpec,
+)
 
 if TYPE_CHECKING:
     from modules.core.database.crud_service import CRUDService
@@ -23,27 +29,13 @@ RUN_SERVICE = "core.runs"
 STATUS_SERVICE = "core.status"
 
 
-class CoreServices:
+class CoreServices(ModuleServices):
     """Typed access to the core services of a running application context."""
 
-    def __init__(self, context: ServiceContext) -> None:
-        self._context = context
-
-    @property
-    def database(self) -> DatabaseService:
-        return self._context.get_service(DATABASE_SERVICE)
-
-    @property
-    def crud(self) -> CRUDService:
-        return self._context.get_service(CRUD_SERVICE)
-
-    @property
-    def runs(self) -> RunService:
-        return self._context.get_service(RUN_SERVICE)
-
-    @property
-    def status(self) -> StatusService:
-        return self._context.get_service(STATUS_SERVICE)
+    database: ServiceAt[DatabaseService] = ServiceAt(DATABASE_SERVICE)
+    crud: ServiceAt[CRUDService] = ServiceAt(CRUD_SERVICE)
+    runs: ServiceAt[RunService] = ServiceAt(RUN_SERVICE)
+    status: ServiceAt[StatusService] = ServiceAt(STATUS_SERVICE)
 
 
 def core(context: ServiceContext) -> CoreServices:

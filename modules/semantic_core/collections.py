@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from analyzer.errors import AnalyzerError, UsageError
 from modules.core.database.crud_service import CRUDService
-from modules.semantic_core.db_models import Collection
+from modules.semantic_core.db_models import Collection, Document
 
 DEFAULT_COLLECTION = "default"
 
@@ -13,8 +15,17 @@ class CollectionNotFoundError(AnalyzerError):
     """A collection name that does not exist."""
 
 
+class EmptyCollectionError(AnalyzerError):
+    """A collection with no documents in it yet."""
+
+
 class ModelMismatchError(AnalyzerError):
     """A collection embedded with one model, used with another."""
+
+
+class ModelIdentity(Protocol):
+    model_id: str
+    dimension: int
 
 
 def check_name(name: str) -> str:
@@ -37,10 +48,27 @@ async def require_collection(crud: CRUDService, name: str) -> Collection:
     return found
 
 
-def check_model(collection: Collection, model_id: str, dimension: int) -> None:
-    if collection.model_id != model_id or collection.dimension != dimension:
-        raise ModelMismatchError(
-            f"collection {collection.name!r} was embedded with {collection.model_id} "
-            f"({collection.dimension} dims), not {model_id} ({dimension} dims); use --model "
-            f"{collection.settings.get('model', collection.model_id)} or re-embed with --force"
+async def require_documents(crud: CRUDService, name: str) -> Collection:
+    """The collection called ``name``, which must hold at least one document."""
+    collection = await require_collection(crud, name)
+    if not await crud.exists(Document, {"collection_id": collection.id}):
+        raise EmptyCollectionError(
+            f"collection {name!r} has no documents yet; run: analyzer ingest PATH "
+            f"--collection {name}"
         )
+    return collection
+
+
+def model_matches(collection: Collection, model: ModelIdentity) -> bool:
+    return collection.model_id == model.model_id and collection.dimension == model.dimension
+
+
+def model_mismatch(collection: Collection, model: ModelIdentity) -> ModelMismatchError:
+    """The one message for a collection used with a model other than its own."""
+    own = collection.settings.get("model", collection.model_id)
+    return ModelMismatchError(
+        f"collection {collection.name!r} was embedded with {collection.model_id} "
+        f"({collection.dimension} dims), not {model.model_id} ({model.dimension} dims); "
+        f"use --model {own}, or re-embed it: analyzer ingest PATH --collection "
+        f"{collection.name} --model MODEL --force"
+    )

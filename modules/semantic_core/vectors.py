@@ -18,9 +18,9 @@ def to_blob(vector: np.ndarray) -> bytes:
 
 
 def from_blobs(blobs: Sequence[bytes], dimension: int) -> np.ndarray:
+    """Stack stored vectors into a float32 matrix (n, dimension)."""
     import numpy as np
 
-    """Stack stored vectors into a float32 matrix (n, dimension)."""
     if not blobs:
         return np.zeros((0, dimension), dtype=np.float32)
     matrix = np.frombuffer(b"".join(blobs), dtype=STORAGE_DTYPE).reshape(len(blobs), dimension)

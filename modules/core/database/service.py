@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, func, inspect, select, table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -83,7 +83,7 @@ class DatabaseService:
                 await session.commit()
             except BaseException as exc:
                 await session.rollback()
-                raise self.translate(exc, name) from exc
+                self._raise_translated(exc, name)
 
     @asynccontextmanager
     async def read_session(self, name: str) -> AsyncIterator[AsyncSession]:
@@ -93,7 +93,14 @@ class DatabaseService:
             try:
                 yield session
             except BaseException as exc:
-                raise self.translate(exc, name) from exc
+                self._raise_translated(exc, name)
+
+    def _raise_translated(self, exc: BaseException, name: str) -> NoReturn:
+        """Raise our error for a driver error, chained to it; anything else unchanged."""
+        translated = self.translate(exc, name)
+        if translated is exc:
+            raise exc
+        raise translated from exc
 
     def translate(self, exc: BaseException, name: str) -> BaseException:
         """Our error for a driver error; anything else passes through unchanged."""
@@ -113,7 +120,7 @@ class DatabaseService:
                 )
                 await conn.rollback()
         except Exception as exc:
-            raise self.translate(exc, database.name) from exc
+            self._raise_translated(exc, database.name)
         schema = {
             d.key: {"found": revisions.get(d.key), "code": d.head} for d in database.declarations
         }

@@ -18,10 +18,9 @@ import numpy as np
 from analyzer.errors import AnalyzerError, UsageError
 from analyzer.paths import display_path
 from modules.core.database.crud_service import CRUDService
-from modules.semantic_core.collections import require_collection
+from modules.semantic_core.collections import require_documents
 from modules.semantic_core.db_models import Chunk, Collection, Document
 from modules.semantic_core.documents import REF_COLUMNS, DocumentRef
-from modules.semantic_core.search.service import EmptyCollectionError
 from modules.semantic_core.vectors import from_blobs, normalise_rows
 
 SUGGESTIONS = 3
@@ -44,13 +43,7 @@ class Corpus:
 
     async def collection(self, name: str) -> Collection:
         """The collection called ``name``; it must hold at least one document."""
-        collection = await require_collection(self.crud, name)
-        if not await self.crud.exists(Document, {"collection_id": collection.id}):
-            raise EmptyCollectionError(
-                f"collection {name!r} has no documents yet; run: analyzer ingest PATH "
-                f"--collection {name}"
-            )
-        return collection
+        return await require_documents(self.crud, name)
 
     async def documents(self, collection_id: int) -> list[DocumentRef]:
         rows = await self.crud.values(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,6 +25,9 @@ from analyzer.errors import AnalyzerError
 DEFAULT_MODEL = "static-minilm"
 RERANK_MODEL = "minilm-l6-int8"
 ST_PREFIX = "sentence-transformers:"
+
+
+Loader = Callable[[str], Any]  # a model spec in, a loaded embedder out
 
 
 class ModelError(AnalyzerError):
@@ -141,14 +144,45 @@ def _sentence_transformer(name: str) -> Embedder:
         ) from None
 
 
+class NamedEmbedder(Protocol):
+    """An embedder that also knows the spec it was chosen by (stored with a collection)."""
+
+    @property
+    def spec(self) -> str: ...
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class Reranker(Protocol):
+    """The model that re-scores hybrid candidates: texts in, normalised vectors out."""
+
+    def encode(self, texts: Sequence[str], max_length: int | None = None) -> np.ndarray: ...
+
+
+class ModelProvider(Protocol):
+    """Where services get their models: passed to them at construction, never built inside."""
+
+    def embedder(self, spec: str | None = None) -> NamedEmbedder: ...
+
+    def reranker(self) -> Reranker: ...
+
+
 class LazyEmbedder:
     """Knows a model's id and dimension cheaply; loads the weights on first ``encode``.
 
     An unchanged re-ingest never needs the weights, so it never pays to load them.
     """
 
-    def __init__(self, spec: str | None = None) -> None:
+    def __init__(self, spec: str | None = None, load: Loader | None = None) -> None:
         self.spec = spec or DEFAULT_MODEL
+        self._load = load or load_embedder
+        self._lock = threading.Lock()
         self._loaded: Embedder | None = None
         self._info = _bundled_info(self.spec)
 
@@ -162,9 +196,10 @@ class LazyEmbedder:
 
     @property
     def loaded(self) -> Embedder:
-        if self._loaded is None:
-            self._loaded = load_embedder(self.spec)
-        return self._loaded
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._load(self.spec)
+            return self._loaded
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self.loaded.encode(texts)
@@ -178,23 +213,36 @@ def _bundled_info(spec: str) -> tuple[str, int] | None:
     return str(config["model_id"]), int(config["dimension"])
 
 
-class _SharedReranker:
-    """The re-rank model, loaded once per process however many services ask for it."""
+class BundledModels:
+    """The models of a process: each loaded once, on first use, however many services ask.
 
-    def __init__(self) -> None:
+    A failed load raises and is tried again by the next caller.
+    """
+
+    def __init__(self, load: Loader | None = None) -> None:
+        self._load = load or load_embedder
         self._lock = threading.Lock()
-        self._encoder: Any = None
+        self._embedders: dict[str, LazyEmbedder] = {}
+        self._reranker: Any = None
 
-    def get(self) -> Any:
+    def embedder(self, spec: str | None = None) -> LazyEmbedder:
+        key = spec or DEFAULT_MODEL
         with self._lock:
-            if self._encoder is None:
-                self._encoder = load_embedder(RERANK_MODEL)
-            return self._encoder
+            found = self._embedders.get(key)
+            if found is None:
+                found = self._embedders[key] = LazyEmbedder(key, self._load)
+            return found
+
+    def reranker(self) -> Reranker:
+        with self._lock:
+            if self._reranker is None:
+                self._reranker = self._load(RERANK_MODEL)
+            return self._reranker
 
 
-_RERANKER = _SharedReranker()
+_PROCESS_MODELS = BundledModels()
 
 
-def reranker() -> Any:
-    """The bundled re-rank model (ONNX MiniLM), shared by the whole process."""
-    return _RERANKER.get()
+def process_models() -> BundledModels:
+    """The bundled models shared by everything in this process."""
+    return _PROCESS_MODELS

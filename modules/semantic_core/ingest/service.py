@@ -1,11 +1,26 @@
 """IngestService: files (or records) into a collection, incrementally and atomically.
 
-Per batch of files: read and hash each file (skipping unchanged ones by size and
-mtime first, then by hash), extract and chunk the changed ones, embed all their
-chunks in one call, and write the batch in one transaction through the CRUD
-service. A changed document's old chunks are replaced in that same transaction;
-the full-text index follows by trigger. A crash loses at most the batch in flight,
-and the next run picks it up.
+Each call is one run, in named steps:
+
+1. **open**: the collection (created on first use), the model bound to it, and what
+   it already holds.
+2. **scan**: the files under the given paths (records are handed in instead).
+3. **re-embed**, only when ``--force`` moves the collection to another model: the
+   stored chunks of documents this run will not re-process are embedded again from
+   their stored text, through the same ``chunk_passage`` a fresh ingest uses, so one
+   model gives one vector for one chunk either way. The documents this run does
+   re-process lose their vectors and fingerprints in the same transaction (so a
+   crash leaves nothing mixed, and the next run re-processes them); each chunk is
+   embedded once.
+4. **prepare** (worker thread, a batch of files at a time): skip unchanged files by
+   size and mtime, then by hash; extract and chunk the changed ones.
+5. **embed** (same thread): all chunks of the batch in one call.
+6. **write** (event loop): the batch in one transaction through the CRUD service; a
+   changed document's old chunks are replaced in it and the full-text index follows
+   by trigger. Batch n+1 is prepared while batch n is written.
+7. **report**: each batch is counted in one place, after it is written.
+
+A crash loses at most the batch in flight, and the next run picks it up.
 """
 
 from __future__ import annotations
@@ -22,16 +37,22 @@ from analyzer.errors import ConflictError
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.collections import (
     DEFAULT_COLLECTION,
-    ModelMismatchError,
-    check_model,
     check_name,
     find_collection,
+    model_matches,
+    model_mismatch,
 )
 from modules.semantic_core.db_models import Chunk, Collection, Document
-from modules.semantic_core.embeddings.registry import LazyEmbedder
+from modules.semantic_core.embeddings.inputs import chunk_passage
+from modules.semantic_core.embeddings.registry import ModelProvider, NamedEmbedder
 from modules.semantic_core.index.reader import SearchIndex
 from modules.semantic_core.ingest.chunking import ChunkPiece, chunk_document
-from modules.semantic_core.ingest.extract import Extracted, Unextractable, UnsupportedFile, extract
+from modules.semantic_core.ingest.extract import (
+    Extracted,
+    Unextractable,
+    UnsupportedFile,
+    extract,
+)
 from modules.semantic_core.ingest.files import (
     DEFAULT_MAX_FILE_SIZE,
     FileFilter,
@@ -47,6 +68,7 @@ if TYPE_CHECKING:
 # numpy is imported where vectors are made: an unchanged re-ingest never needs it.
 BATCH_FILES = 64
 EMBED_BATCH_CHUNKS = 1024
+WRITE_BATCH_IDS = 500  # ids per IN (...) list, well inside SQLite's variable limit
 
 
 @dataclass(frozen=True)
@@ -87,16 +109,10 @@ class IngestReport:
     skipped: int = 0
     failed: int = 0
     pruned: int = 0
+    reembedded: int = 0
     chunks: int = 0
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
-
-    def add_problem(self, path: str, status: str, reason: str) -> None:
-        self.problems.append(Problem(path, status, reason))
-        if status == "skipped":
-            self.skipped += 1
-        else:
-            self.failed += 1
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -125,6 +141,8 @@ ProgressCallback = Callable[[IngestProgress], None]
 
 @dataclass
 class _Known:
+    """What the collection already holds for one path."""
+
     id: int
     size: int
     mtime_ns: int
@@ -145,20 +163,35 @@ class _Prepared:
     existing_id: int | None
     vectors: np.ndarray | None = None
 
+    def model_inputs(self) -> list[str]:
+        title = self.extracted.title
+        return [chunk_passage(stored_heading(title, c.heading), c.text) for c in self.chunks]
+
 
 @dataclass
 class _Batch:
-    """What one batch of inputs produced: documents to write, unchanged files to re-stamp."""
+    """What preparing one batch of inputs found; nothing is counted until it is written."""
 
     size: int
     documents: list[_Prepared] = field(default_factory=list)
-    touched: list[tuple[int, int, int]] = field(default_factory=list)
+    touched: list[tuple[int, int, int]] = field(default_factory=list)  # (id, size, mtime)
+    unchanged: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class _Written:
+    new: int = 0
+    updated: int = 0
+    chunks: int = 0
+    conflicts: list[Problem] = field(default_factory=list)
 
 
 class IngestService:
-    def __init__(self, crud: CRUDService, index: SearchIndex) -> None:
+    def __init__(self, crud: CRUDService, index: SearchIndex, models: ModelProvider) -> None:
         self._crud = crud
         self._index = index
+        self._models = models
 
     async def ingest_paths(
         self,
@@ -167,20 +200,15 @@ class IngestService:
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
         started = time.perf_counter()
-        run, known = await self._start(options, progress)
+        run = await self._open(options, progress)
         found = scan(paths, FileFilter(options.include, options.exclude, options.max_file_size))
-        for skipped in found.skipped:
-            run.report.add_problem(str(skipped.path), "skipped", skipped.reason)
-
-        def prepare_one(found_file: FoundFile, batch: _Batch) -> None:
-            self._prepare_file(found_file, known, options, batch, run.report)
-
-        await run.pipeline(found.files, prepare_one)
+        run.count_skipped(found.skipped)
+        if run.switches_model:
+            await run.reembed(reprocessed={f.path for f in found.files})
+        await run.process(found.files, run.prepare_file)
         if options.prune:
-            seen = {f.path for f in found.files}
-            await self._prune(run.collection.id, paths, known, seen, run.report)
-        run.report.seconds = time.perf_counter() - started
-        return run.report
+            await run.prune(paths, seen={f.path for f in found.files})
+        return run.finish(started)
 
     async def ingest_records(
         self,
@@ -188,55 +216,44 @@ class IngestService:
         options: IngestOptions,
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
-        """Ingest records (id, title, text): the same pipeline as files, without the disk."""
+        """Ingest records (id, title, text): the same steps as files, without the disk."""
         started = time.perf_counter()
-        run, known = await self._start(options, progress)
+        run = await self._open(options, progress)
+        handed_in = list(records)
+        if run.switches_model:
+            await run.reembed(reprocessed={r.uid for r in handed_in})
+        await run.process(handed_in, run.prepare_record)
+        return run.finish(started)
 
-        def prepare_one(record: Record, batch: _Batch) -> None:
-            self._prepare_record(record, known, options, batch, run.report)
+    async def _open(self, options: IngestOptions, progress: ProgressCallback | None) -> _Run:
+        """The collection to write to and the model that embeds it.
 
-        await run.pipeline(list(records), prepare_one)
-        run.report.seconds = time.perf_counter() - started
-        return run.report
-
-    async def _start(
-        self, options: IngestOptions, progress: ProgressCallback | None
-    ) -> tuple[_Run, dict[str, _Known]]:
-        """The collection (with its model and indexes) and what it already holds."""
-        collection, embedder = await self._collection(options)
-        if options.trigram:
-            await self._enable_trigram(collection)
-        report = IngestReport(collection.name, collection.model_id)
-        run = _Run(self._crud, collection, embedder, report, progress)
-        return run, await self._known_documents(collection.id)
-
-    # --- collection and known documents -----------------------------------
-
-    async def _collection(self, options: IngestOptions) -> tuple[Collection, LazyEmbedder]:
-        """The collection to write to (created on first use) and the model that embeds it.
-
-        Without --model an existing collection keeps its own model; with a different
-        --model it is refused, or re-embedded with --force.
+        Without --model an existing collection keeps its own model; a different --model
+        is refused, or, with --force, the run moves the collection to it.
         """
         name = check_name(options.collection)
         collection = await find_collection(self._crud, name)
+        switches_model = False
         if collection is None:
-            embedder = LazyEmbedder(options.model)
-            created = Collection(
-                name=name,
-                model_id=embedder.model_id,
-                dimension=embedder.dimension,
-                settings={"model": embedder.spec},
+            embedder = self._models.embedder(options.model)
+            collection = await self._crud.create(
+                Collection(
+                    name=name,
+                    model_id=embedder.model_id,
+                    dimension=embedder.dimension,
+                    settings={"model": embedder.spec},
+                )
             )
-            return await self._crud.create(created), embedder
-        embedder = LazyEmbedder(options.model or collection.settings.get("model"))
-        try:
-            check_model(collection, embedder.model_id, embedder.dimension)
-        except ModelMismatchError:
-            if not options.force:
-                raise
-            await self._reembed_collection(collection, embedder)
-        return collection, embedder
+        else:
+            embedder = self._models.embedder(options.model or collection.settings.get("model"))
+            if not model_matches(collection, embedder):
+                if not options.force:
+                    raise model_mismatch(collection, embedder)
+                switches_model = True
+        if options.trigram:
+            await self._enable_trigram(collection)
+        known = await self._known_documents(collection.id)
+        return _Run(self._crud, collection, embedder, known, options, progress, switches_model)
 
     async def _enable_trigram(self, collection: Collection) -> None:
         await self._index.enable_trigram()
@@ -244,32 +261,6 @@ class IngestService:
             settings = {**collection.settings, "trigram": True}
             await self._crud.update(Collection, collection.id, {"settings": settings})
             collection.settings = settings
-
-    async def _reembed_collection(self, collection: Collection, embedder: LazyEmbedder) -> None:
-        """Switch a collection to another model: re-embed stored chunk text, no re-extraction."""
-        rows = await self._crud.values(
-            Chunk,
-            ["id", "document_id", "heading", "text"],
-            where=[Chunk.document_id.in_(_document_ids(collection.id))],
-        )
-        vectors = _embed(embedder, [_embedding_text(h, t) for _, _, h, t in rows])
-        async with self._crud.transaction(Chunk) as session:
-            for (chunk_id, *_), vector in zip(rows, vectors, strict=True):
-                await self._crud.update_where(
-                    Chunk, {"id": chunk_id}, {"embedding": to_blob(vector)}, session=session
-                )
-            await _refresh_document_vectors(self._crud, rows, vectors, session)
-            await self._crud.update_where(
-                Collection,
-                {"id": collection.id},
-                {
-                    "model_id": embedder.model_id,
-                    "dimension": embedder.dimension,
-                    "settings": {**collection.settings, "model": embedder.spec},
-                },
-                session=session,
-            )
-        collection.model_id, collection.dimension = embedder.model_id, embedder.dimension
 
     async def _known_documents(self, collection_id: int) -> dict[str, _Known]:
         rows = await self._crud.values(
@@ -279,66 +270,147 @@ class IngestService:
         )
         return {path: _Known(*rest) for path, *rest in rows}
 
-    # --- preparing documents ----------------------------------------------
 
-    def _prepare_file(
+class _Run:
+    """One ingest run: where it writes, with which model, and what it has done so far."""
+
+    def __init__(
         self,
-        found: FoundFile,
+        crud: CRUDService,
+        collection: Collection,
+        embedder: NamedEmbedder,
         known: dict[str, _Known],
         options: IngestOptions,
-        batch: _Batch,
-        report: IngestReport,
+        progress: ProgressCallback | None,
+        switches_model: bool,
     ) -> None:
-        """Read, hash, extract and chunk one file into ``batch``, or count why not."""
+        self.crud = crud
+        self.collection = collection
+        self.embedder = embedder
+        self.known = known
+        self.options = options
+        self.progress = progress
+        self.switches_model = switches_model
+        self.report = IngestReport(collection.name, embedder.model_id)
+        self.total = 0
+        self.done = 0
+
+    def finish(self, started: float) -> IngestReport:
+        self.report.seconds = time.perf_counter() - started
+        return self.report
+
+    # --- step: re-embed ------------------------------------------------------------
+
+    async def reembed(self, reprocessed: set[str]) -> None:
+        """Move the collection to this run's model (see the module docstring, step 3)."""
+        keep = {doc.id for path, doc in self.known.items() if path not in reprocessed}
+        redo = [doc.id for path, doc in self.known.items() if path in reprocessed]
+        rows = [
+            row
+            for row in await self.crud.values(
+                Chunk,
+                ["id", "document_id", "heading", "text"],
+                where=[Chunk.document_id.in_(_document_ids(self.collection.id))],
+                order_by="id",
+            )
+            if row[1] in keep
+        ]
+        inputs = [chunk_passage(heading, text) for _, _, heading, text in rows]
+        vectors = await asyncio.to_thread(_embed, self.embedder, inputs)
+        async with self.crud.transaction(Chunk) as session:
+            for (chunk_id, *_), vector in zip(rows, vectors, strict=True):
+                await self.crud.update_where(
+                    Chunk, {"id": chunk_id}, {"embedding": to_blob(vector)}, session=session
+                )
+            await _store_document_vectors(self.crud, rows, vectors, session)
+            await self._forget_vectors(redo, session)
+            await self._bind_model(session)
+        self.report.reembedded = len(rows)
+
+    async def _forget_vectors(self, document_ids: list[int], session: Any) -> None:
+        """Old-model vectors go; a reset fingerprint makes any next run re-process these."""
+        for start in range(0, len(document_ids), WRITE_BATCH_IDS):
+            ids = document_ids[start : start + WRITE_BATCH_IDS]
+            await self.crud.update_where(
+                Chunk, {"document_id": ids}, {"embedding": None}, session=session
+            )
+            await self.crud.update_where(
+                Document,
+                {"id": ids},
+                {"embedding": None, "content_hash": "", "mtime_ns": -1},
+                session=session,
+            )
+
+    async def _bind_model(self, session: Any) -> None:
+        collection, embedder = self.collection, self.embedder
+        settings = {**collection.settings, "model": embedder.spec}
+        await self.crud.update_where(
+            Collection,
+            {"id": collection.id},
+            {"model_id": embedder.model_id, "dimension": embedder.dimension, "settings": settings},
+            session=session,
+        )
+        collection.model_id, collection.dimension = embedder.model_id, embedder.dimension
+        collection.settings = settings
+
+    # --- step: prepare (worker thread) ------------------------------------------------
+
+    def prepare_file(self, found: FoundFile, batch: _Batch) -> None:
+        """Read, hash, extract and chunk one file into ``batch``, or note why not."""
         path = found.path
-        previous = known.get(path)
+        previous = self.known.get(path)
+        force = self.options.force
         if (
             previous is not None
-            and not options.force
-            and previous.size == found.size
-            and previous.mtime_ns == found.mtime_ns
+            and not force
+            and (previous.size, previous.mtime_ns) == (found.size, found.mtime_ns)
         ):
-            report.unchanged += 1
+            batch.unchanged += 1
             return
         try:
-            data = read_regular_file(found.path, options.max_file_size)
+            data = read_regular_file(found.path, self.options.max_file_size)
         except FileNotFoundError:
-            report.add_problem(path, "failed", "vanished before it could be read")
+            batch.problems.append(Problem(path, "failed", "vanished before it could be read"))
             return
         except OSError as exc:
-            report.add_problem(path, "failed", f"cannot read ({exc.strerror or exc})")
+            reason = f"cannot read ({exc.strerror or exc})"
+            batch.problems.append(Problem(path, "failed", reason))
             return
         digest = hashlib.sha256(data).hexdigest()
-        if previous is not None and not options.force and previous.content_hash == digest:
-            report.unchanged += 1
+        if previous is not None and not force and previous.content_hash == digest:
+            batch.unchanged += 1
             batch.touched.append((previous.id, found.size, found.mtime_ns))
             return
         try:
             extracted = extract(data, Path(found.path))
         except UnsupportedFile as exc:
-            report.add_problem(path, "skipped", str(exc))
+            batch.problems.append(Problem(path, "skipped", str(exc)))
             return
         except Unextractable as exc:
-            report.add_problem(path, "failed", str(exc))
+            batch.problems.append(Problem(path, "failed", str(exc)))
             return
-        batch.documents.append(_prepared_file(path, found, extracted, digest, previous))
+        batch.documents.append(
+            _Prepared(
+                path=path,
+                uid=hashlib.sha1(path.encode("utf-8")).hexdigest()[:16],
+                extracted=extracted,
+                chunks=chunk_document(extracted),
+                content_hash=digest,
+                size=found.size,
+                mtime_ns=found.mtime_ns,
+                existing_id=previous.id if previous else None,
+            )
+        )
 
-    def _prepare_record(
-        self,
-        record: Record,
-        known: dict[str, _Known],
-        options: IngestOptions,
-        batch: _Batch,
-        report: IngestReport,
-    ) -> None:
+    def prepare_record(self, record: Record, batch: _Batch) -> None:
         text = record.text if not record.title else f"{record.title}\n\n{record.text}"
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        previous = known.get(record.uid)
-        if previous is not None and not options.force and previous.content_hash == digest:
-            report.unchanged += 1
+        previous = self.known.get(record.uid)
+        if previous is not None and not self.options.force and previous.content_hash == digest:
+            batch.unchanged += 1
             return
         if not text.strip():
-            report.add_problem(record.uid, "skipped", "empty record")
+            batch.problems.append(Problem(record.uid, "skipped", "empty record"))
             return
         extracted = Extracted(text=text, title=record.title, format="record")
         batch.documents.append(
@@ -354,51 +426,10 @@ class IngestService:
             )
         )
 
-    # --- pruning -------------------------------------------------------------
+    # --- steps: prepare, embed, write, report, as a pipeline ---------------------------
 
-    async def _prune(
-        self,
-        collection_id: int,
-        roots: Sequence[Path],
-        known: dict[str, _Known],
-        seen: set[str],
-        report: IngestReport,
-    ) -> None:
-        prefixes = [str(r.absolute()) for r in roots]
-        vanished = [
-            doc.id
-            for path, doc in known.items()
-            if path not in seen
-            and any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
-            and not Path(path).exists()
-        ]
-        if vanished:
-            report.pruned = await self._crud.delete_where(Document, {"id": vanished})
-
-
-class _Run:
-    """The state of one ingest run: where it writes, what it has done so far."""
-
-    def __init__(
-        self,
-        crud: CRUDService,
-        collection: Collection,
-        embedder: LazyEmbedder,
-        report: IngestReport,
-        progress: ProgressCallback | None,
-    ) -> None:
-        self.crud = crud
-        self.collection = collection
-        self.embedder = embedder
-        self.report = report
-        self.progress = progress
-        self.total = 0
-        self.done = 0
-
-    async def pipeline(
-        self, items: Sequence[Any], prepare_one: Callable[[Any, _Batch], None]
-    ) -> None:
-        """Prepare batch n+1 in a worker thread while batch n is written.
+    async def process(self, items: Sequence[Any], prepare: Callable[[Any, _Batch], None]) -> None:
+        """Prepare and embed batch n+1 in a worker thread while batch n is written.
 
         SQLite does its work in the driver's thread with the GIL released, so reading,
         extracting and embedding overlap with inserting and indexing.
@@ -408,11 +439,11 @@ class _Run:
         try:
             for start in range(0, len(items), BATCH_FILES):
                 batch = await asyncio.to_thread(
-                    self._prepare_and_embed, prepare_one, items[start : start + BATCH_FILES]
+                    self._prepare_and_embed, prepare, items[start : start + BATCH_FILES]
                 )
                 if writing is not None:
                     await writing
-                writing = asyncio.create_task(self.write(batch))
+                writing = asyncio.create_task(self._write_and_count(batch))
             if writing is not None:
                 await writing
                 writing = None
@@ -421,45 +452,73 @@ class _Run:
                 writing.cancel()
 
     def _prepare_and_embed(
-        self, prepare_one: Callable[[Any, _Batch], None], items: Sequence[Any]
+        self, prepare: Callable[[Any, _Batch], None], items: Sequence[Any]
     ) -> _Batch:
         batch = _Batch(size=len(items))
         for item in items:
-            prepare_one(item, batch)
+            prepare(item, batch)
+        self._embed(batch)
+        return batch
+
+    def _embed(self, batch: _Batch) -> None:
         if not batch.documents:
-            return batch  # nothing to embed: an unchanged batch never loads the model
-        texts = [_embedding_text(c.heading, c.text) for p in batch.documents for c in p.chunks]
-        vectors = _embed(self.embedder, texts)
+            return  # nothing to embed: an unchanged batch never loads the model
+        inputs = [text for item in batch.documents for text in item.model_inputs()]
+        vectors = _embed(self.embedder, inputs)
         offset = 0
         for item in batch.documents:
             item.vectors = vectors[offset : offset + len(item.chunks)]
             offset += len(item.chunks)
-        return batch
 
-    async def write(self, batch: _Batch) -> None:
-        if batch.documents or batch.touched:
-            await self._write_batch(batch)
+    async def _write_and_count(self, batch: _Batch) -> None:
+        written = await self._write(batch) if batch.documents or batch.touched else _Written()
+        self._count(batch, written)
+
+    def _count(self, batch: _Batch, written: _Written) -> None:
+        """The one place where a run's report changes."""
+        report = self.report
+        report.new += written.new
+        report.updated += written.updated
+        report.chunks += written.chunks
+        report.unchanged += batch.unchanged
+        for problem in [*batch.problems, *written.conflicts]:
+            report.problems.append(problem)
+            if problem.status == "skipped":
+                report.skipped += 1
+            else:
+                report.failed += 1
         self.done += batch.size
-        if self.progress is not None:
-            self.progress(IngestProgress(self.done, self.total, self.report.chunks))
+        if self.progress is not None and batch.size:
+            self.progress(IngestProgress(self.done, self.total, report.chunks))
 
-    async def _write_batch(self, batch: _Batch) -> None:
+    def count_skipped(self, skipped: Iterable[Any]) -> None:
+        batch = _Batch(size=0)
+        batch.problems = [Problem(str(s.path), "skipped", s.reason) for s in skipped]
+        self._count(batch, _Written())
+
+    async def _write(self, batch: _Batch) -> _Written:
         try:
             async with self.crud.transaction(Document) as session:
-                await self._write(batch.documents, batch.touched, session)
+                return await self._write_documents(batch.documents, batch.touched, session)
         except ConflictError:
             # Another writer got there first for some path: retry one document at a time
             # so the others still land and the loser is reported.
+            written = _Written()
             for item in batch.documents:
                 try:
                     async with self.crud.transaction(Document) as session:
-                        await self._write([item], [], session)
+                        one = await self._write_documents([item], [], session)
                 except ConflictError as exc:
-                    self.report.add_problem(item.path, "failed", exc.message)
+                    written.conflicts.append(Problem(item.path, "failed", exc.message))
+                    continue
+                written.new += one.new
+                written.updated += one.updated
+                written.chunks += one.chunks
+            return written
 
-    async def _write(
+    async def _write_documents(
         self, prepared: list[_Prepared], touched: list[tuple[int, int, int]], session: Any
-    ) -> None:
+    ) -> _Written:
         crud = self.crud
         for doc_id, size, mtime_ns in touched:
             await crud.update_where(
@@ -485,24 +544,28 @@ class _Run:
             doc_id = item.existing_id if item.existing_id is not None else next(ids)
             rows.extend(_chunk_rows(doc_id, item))
         await crud.bulk_insert(Chunk, rows, session=session)
-        self.report.new += len(new_docs)
-        self.report.updated += len(replaced)
-        self.report.chunks += len(rows)
+        return _Written(new=len(new_docs), updated=len(replaced), chunks=len(rows))
+
+    # --- step: prune ---------------------------------------------------------------
+
+    async def prune(self, roots: Sequence[Path], seen: set[str]) -> None:
+        prefixes = [str(r.absolute()) for r in roots]
+        vanished = [
+            doc.id
+            for path, doc in self.known.items()
+            if path not in seen
+            and any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+            and not Path(path).exists()
+        ]
+        if vanished:
+            self.report.pruned = await self.crud.delete_where(Document, {"id": vanished})
 
 
-def _prepared_file(
-    path: str, found: FoundFile, extracted: Extracted, digest: str, previous: _Known | None
-) -> _Prepared:
-    return _Prepared(
-        path=path,
-        uid=hashlib.sha1(path.encode("utf-8")).hexdigest()[:16],
-        extracted=extracted,
-        chunks=chunk_document(extracted),
-        content_hash=digest,
-        size=found.size,
-        mtime_ns=found.mtime_ns,
-        existing_id=previous.id if previous else None,
-    )
+def stored_heading(title: str, heading: str) -> str:
+    """Heading paths start with the document's title, so every chunk is findable by it."""
+    if not title or heading == title or heading.startswith(f"{title} > "):
+        return heading or title
+    return f"{title} > {heading}" if heading else title
 
 
 def _document_ids(collection_id: int) -> Any:
@@ -511,11 +574,7 @@ def _document_ids(collection_id: int) -> Any:
     return select(Document.id).where(Document.collection_id == collection_id)
 
 
-def _embedding_text(heading: str, text: str) -> str:
-    return f"{heading}\n{text}" if heading else text
-
-
-def _embed(embedder: LazyEmbedder, texts: list[str]) -> np.ndarray:
+def _embed(embedder: NamedEmbedder, texts: list[str]) -> np.ndarray:
     import numpy as np
 
     if not texts:
@@ -555,7 +614,7 @@ def _chunk_rows(document_id: int, item: _Prepared) -> list[dict[str, Any]]:
             "document_id": document_id,
             "ordinal": c.ordinal,
             "text": c.text,
-            "heading": _heading_with_title(title, c.heading),
+            "heading": stored_heading(title, c.heading),
             "char_start": c.char_start,
             "char_end": c.char_end,
             "line_start": c.line_start,
@@ -567,14 +626,7 @@ def _chunk_rows(document_id: int, item: _Prepared) -> list[dict[str, Any]]:
     ]
 
 
-def _heading_with_title(title: str, heading: str) -> str:
-    """Heading paths start with the document's title, so every chunk is findable by it."""
-    if not title or heading == title or heading.startswith(f"{title} > "):
-        return heading or title
-    return f"{title} > {heading}" if heading else title
-
-
-async def _refresh_document_vectors(
+async def _store_document_vectors(
     crud: CRUDService, rows: list[tuple[Any, ...]], vectors: np.ndarray, session: Any
 ) -> None:
     by_document: dict[int, list[int]] = {}

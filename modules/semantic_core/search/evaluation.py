@@ -16,6 +16,7 @@ from pathlib import Path
 
 from analyzer.errors import UsageError
 from modules.semantic_core.ingest.service import IngestOptions, IngestService, Record
+from modules.semantic_core.search.fusion import DEFAULT_FUSION, FusionSettings
 from modules.semantic_core.search.metrics import (
     Qrels,
     mean,
@@ -24,12 +25,8 @@ from modules.semantic_core.search.metrics import (
     percentile,
     recall_at_k,
 )
-from modules.semantic_core.search.service import (
-    DEFAULT_FUSION,
-    FusionSettings,
-    SearchOptions,
-    SearchService,
-)
+from modules.semantic_core.search.modes import Mode, check_mode
+from modules.semantic_core.search.service import SearchOptions, SearchService
 
 RANK_DEPTH = 100
 
@@ -69,6 +66,7 @@ class EvalService:
         fusion: FusionSettings = DEFAULT_FUSION,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> EvalReport:
+        checked = [check_mode(mode) for mode in modes]
         corpus, queries_file, qrels_path = _layout(beir_dir, qrels_file)
         qrels = load_qrels(qrels_path)
         queries = [(qid, text) for qid, text in load_queries(queries_file) if qid in qrels]
@@ -86,7 +84,7 @@ class EvalService:
             qrels=qrels_path.name,
             ingest_seconds=time.perf_counter() - started,
         )
-        for mode in modes:
+        for mode in checked:
             report.modes.append(
                 await self._score_mode(mode, name, queries, qrels, fusion, progress)
             )
@@ -94,7 +92,7 @@ class EvalService:
 
     async def _score_mode(
         self,
-        mode: str,
+        mode: Mode,
         collection: str,
         queries: list[tuple[str, str]],
         qrels: Qrels,
@@ -105,16 +103,16 @@ class EvalService:
         ndcg, recall, mrr, latency = [], [], [], []
         for done, (query_id, text) in enumerate(queries, start=1):
             result = await self._search.search(text, options, fusion)
-            ranking = [hit.document_id for hit in result.hits]
+            ranking = [hit.document.uid for hit in result.hits]
             judged = qrels[query_id]
             ndcg.append(ndcg_at_k(ranking, judged, 10))
             recall.append(recall_at_k(ranking, judged, 100))
             mrr.append(mrr_at_k(ranking, judged, 10))
             latency.append(result.seconds * 1000)
             if progress is not None:
-                progress(mode, done, len(queries))
+                progress(mode.value, done, len(queries))
         return ModeScores(
-            mode=mode,
+            mode=mode.value,
             queries=len(queries),
             ndcg_at_10=mean(ndcg),
             recall_at_100=mean(recall),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from modules.semantic_core.embeddings.inputs import join_passage, passage_body
 from modules.semantic_core.lexical import cjk_characters, estimate_tokens, term_matcher
 
 # Units of a window: sentences, and lines (lists, tables and hard-wrapped text
@@ -23,40 +24,21 @@ _PIECES_PER_TOKEN = 1.25
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 
 
-def passage(heading: str, text: str) -> str:
-    """Heading path, then text; a first line that repeats the heading is said once."""
-    return _joined(heading, _body(heading, text))
-
-
-def _body(heading: str, text: str) -> str:
-    text = text.strip()
-    first, _, rest = text.partition("\n")
-    if heading and first.strip() in (heading, heading.rsplit(" > ", 1)[-1]):
-        return rest.strip()
-    return text
-
-
-def _joined(heading: str, body: str) -> str:
-    if heading and body:
-        return f"{heading}\n{body}"
-    return heading or body
-
-
 def focused_passage(heading: str, text: str, terms: Sequence[str], budget: int) -> str:
     """Heading plus the best window of whole units of ``text`` within ``budget``
     model tokens; the whole chunk when it fits."""
-    body = _body(heading, text)
+    body = passage_body(heading, text)
     matcher = term_matcher(terms)
-    if matcher is None or pieces(_joined(heading, body)) + _SPECIAL_TOKENS <= budget:
-        return _joined(heading, body)
+    if matcher is None or pieces(join_passage(heading, body)) + _SPECIAL_TOKENS <= budget:
+        return join_passage(heading, body)
     heading = _fitting_heading(heading, budget // 2)
     units = [u.strip() for u in _UNIT_END.split(body) if u.strip()]
     if len(units) < 2:
-        return _joined(heading, body)
+        return join_passage(heading, body)
     room = budget - _SPECIAL_TOKENS - pieces(heading)
     hits = [len(matcher.findall(u)) for u in units]
     start, end = _best_window([pieces(u) for u in units], hits, room)
-    return _joined(heading, " ".join(units[start:end]))
+    return join_passage(heading, " ".join(units[start:end]))
 
 
 def pieces(text: str) -> int:

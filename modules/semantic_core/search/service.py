@@ -24,76 +24,60 @@ import fnmatch
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from analyzer.errors import AnalyzerError, UsageError
+from analyzer.errors import UsageError
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.collections import (
     DEFAULT_COLLECTION,
-    ModelMismatchError,
-    require_collection,
+    model_matches,
+    model_mismatch,
+    require_documents,
 )
-from modules.semantic_core.db_models import Collection, Document
-from modules.semantic_core.embeddings.registry import reranker
+from modules.semantic_core.db_models import Chunk, Collection, Document
+from modules.semantic_core.documents import REF_COLUMNS, DocumentRef
+from modules.semantic_core.embeddings.inputs import chunk_passage
+from modules.semantic_core.embeddings.registry import ModelProvider, NamedEmbedder, Reranker
 from modules.semantic_core.index.reader import SearchIndex
 from modules.semantic_core.lexical import has_cjk, query_terms
-from modules.semantic_core.search.passages import focused_passage, passage
+from modules.semantic_core.search.fusion import (
+    DEFAULT_FUSION,
+    Candidate,
+    FusionSettings,
+    Signal,
+    appended,
+    evict_oldest,
+    grouped,
+    mixed,
+)
+from modules.semantic_core.search.modes import Mode, check_mode
+from modules.semantic_core.search.passages import focused_passage
 from modules.semantic_core.search.snippets import make_snippet
 
 if TYPE_CHECKING:
     import numpy as np
-
-Mode = Literal["hybrid", "semantic", "keyword"]
-MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")
-
-
-@dataclass(frozen=True)
-class FusionSettings:
-    """Every knob of hybrid retrieval, with the values tuned on SciFact train."""
-
-    candidates: int = 100  # documents (or chunks) each first-stage signal contributes
-    rerank_depth: int = 40  # candidates the transformer re-scores
-    keyword_share: float = 0.4  # alpha: BM25's share of the final score, 1 - alpha is cosine
-    rerank_max_tokens: int = 64  # model tokens of each passage, heading included
-    rerank_focus: bool = True  # cut passages around the query terms, not at their start
-
-
-DEFAULT_FUSION = FusionSettings()
 
 # Passage vectors kept per process. Focused passages depend on the query, so a long
 # batch would otherwise grow the cache without end: 20,000 vectors are about 30 MB.
 RERANK_CACHE_ENTRIES = 20_000
 
 
-class EmptyCollectionError(AnalyzerError):
-    """A collection with no documents in it yet."""
-
-
 @dataclass(frozen=True)
 class SearchOptions:
     collection: str = DEFAULT_COLLECTION
     top_k: int = 10
-    mode: str = "hybrid"
+    mode: str = Mode.HYBRID
     path_glob: str | None = None
     min_score: float | None = None
     chunks: bool = False
     rerank: bool = True
 
 
-@dataclass(frozen=True)
-class Signal:
-    rank: int
-    score: float
-
-
 @dataclass
 class Hit:
     rank: int
     score: float
-    document: str
-    document_id: str
-    title: str
+    document: DocumentRef
     chunk_id: int
     line_start: int
     line_end: int
@@ -112,38 +96,29 @@ class SearchResult:
     seconds: float
 
 
-@dataclass
-class _Candidate:
-    """One key (document or chunk id) and what each signal said about it."""
-
-    key: int
-    chunk_id: int
-    signals: dict[str, Signal] = field(default_factory=dict)
-    score: float = 0.0
-
-
 class SearchService:
-    def __init__(self, crud: CRUDService, index: SearchIndex) -> None:
+    def __init__(self, crud: CRUDService, index: SearchIndex, models: ModelProvider) -> None:
         self._crud = crud
         self._index = index
-        self._static: dict[str, Any] = {}
+        self._models = models
         self._rerank_cache: dict[tuple[int, str], np.ndarray] = {}
         self._paths: dict[int, dict[int, str]] = {}
-        # Kept for the life of the service (one command): batch and eval runs look
-        # the collection up once, not once per query.
-        self._collections: dict[str, Collection] = {}
 
     async def search(
         self, query: str, options: SearchOptions, fusion: FusionSettings = DEFAULT_FUSION
     ) -> SearchResult:
         started = time.perf_counter()
-        text = _check(query, options)
-        collection = await self._collection(options.collection)
-        wants_rerank = options.mode == "hybrid" and options.rerank and fusion.rerank_depth > 0
+        text, mode = _check(query, options)
+        collection = await require_documents(self._crud, options.collection)
+        wants_rerank = mode is Mode.HYBRID and options.rerank and fusion.rerank_depth > 0
         # The model loads (once per process) while BM25 runs.
-        loading = asyncio.create_task(asyncio.to_thread(reranker)) if wants_rerank else None
+        loading = (
+            asyncio.create_task(asyncio.to_thread(self._models.reranker))
+            if wants_rerank
+            else None
+        )
         try:
-            candidates = await self._first_stage(text, collection, options, fusion)
+            candidates = await self._first_stage(text, mode, collection, options, fusion)
             if loading is not None:
                 model = await loading
                 loading = None
@@ -152,9 +127,7 @@ class SearchService:
             if loading is not None:
                 await loading
         hits = await self._hits(text, candidates, options)
-        return SearchResult(
-            text, options.mode, collection.name, hits, time.perf_counter() - started
-        )
+        return SearchResult(text, mode.value, collection.name, hits, time.perf_counter() - started)
 
     async def search_many(
         self,
@@ -174,37 +147,29 @@ class SearchService:
 
     # --- stages ------------------------------------------------------------
 
-    async def _collection(self, name: str) -> Collection:
-        cached = self._collections.get(name)
-        if cached is not None:
-            return cached
-        collection = await require_collection(self._crud, name)
-        if not await self._crud.exists(Document, {"collection_id": collection.id}):
-            raise EmptyCollectionError(
-                f"collection {name!r} has no documents yet; run: analyzer ingest PATH "
-                f"--collection {name}"
-            )
-        self._collections[name] = collection
-        return collection
-
     async def _first_stage(
-        self, text: str, collection: Collection, options: SearchOptions, fusion: FusionSettings
-    ) -> list[_Candidate]:
+        self,
+        text: str,
+        mode: Mode,
+        collection: Collection,
+        options: SearchOptions,
+        fusion: FusionSettings,
+    ) -> list[Candidate]:
         glob = _absolute_glob(options.path_glob)
         wanted = max(fusion.candidates, options.top_k)
         # Several chunks of one document may match: fetch enough to fill ``wanted`` documents.
         fetch = wanted if options.chunks else wanted * 3
-        candidates: list[_Candidate] = []
-        if options.mode in ("keyword", "hybrid"):
+        candidates: list[Candidate] = []
+        if mode in (Mode.KEYWORD, Mode.HYBRID):
             trigram = bool(collection.settings.get("trigram")) and has_cjk(text)
             hits = await self._index.keyword(collection.id, text, fetch, glob, trigram)
-            candidates = _grouped("keyword", hits, options.chunks)
-        needs_fill = options.mode == "hybrid" and len(candidates) < max(
+            candidates = grouped("keyword", hits, options.chunks)
+        needs_fill = mode is Mode.HYBRID and len(candidates) < max(
             fusion.rerank_depth, options.top_k
         )
-        if options.mode == "semantic" or needs_fill:
+        if mode is Mode.SEMANTIC or needs_fill:
             hits = await self._semantic(text, collection, glob, fetch)
-            candidates = _appended(candidates, _grouped("semantic", hits, options.chunks))
+            candidates = appended(candidates, grouped("semantic", hits, options.chunks))
         return candidates[:wanted]
 
     async def _semantic(
@@ -217,11 +182,7 @@ class SearchService:
         if matrix.vectors.shape[0] == 0:
             return []
         if matrix.vectors.shape[1] != encoder.dimension:
-            raise ModelMismatchError(
-                f"collection {collection.name!r} holds {matrix.vectors.shape[1]}-dim vectors but "
-                f"its model {encoder.model_id} makes {encoder.dimension}; re-embed with "
-                f"analyzer ingest PATH --collection {collection.name} --force"
-            )
+            raise model_mismatch(collection, encoder)
         query_vector = encoder.encode([text])[0]
         scores = matrix.vectors @ query_vector
         if glob is not None:
@@ -236,20 +197,10 @@ class SearchService:
             (int(matrix.chunk_ids[i]), int(matrix.document_ids[i]), float(scores[i])) for i in top
         ]
 
-    def _static_encoder(self, collection: Collection) -> Any:
-        from modules.semantic_core.embeddings.registry import LazyEmbedder
-
-        spec = collection.settings.get("model")
-        encoder = self._static.get(spec)
-        if encoder is None:
-            encoder = LazyEmbedder(spec)
-            if encoder.model_id != collection.model_id:
-                raise ModelMismatchError(
-                    f"collection {collection.name!r} was embedded with {collection.model_id}, "
-                    f"but {spec} is now {encoder.model_id}; re-embed with analyzer ingest PATH "
-                    f"--collection {collection.name} --force"
-                )
-            self._static[spec] = encoder
+    def _static_encoder(self, collection: Collection) -> NamedEmbedder:
+        encoder = self._models.embedder(collection.settings.get("model"))
+        if not model_matches(collection, encoder):
+            raise model_mismatch(collection, encoder)
         return encoder
 
     async def _documents_matching(self, collection_id: int, glob: str) -> Any:
@@ -267,24 +218,13 @@ class SearchService:
         )
 
     async def _rerank(
-        self, text: str, candidates: list[_Candidate], fusion: FusionSettings, model: Any
-    ) -> list[_Candidate]:
-        import numpy as np
-
+        self, text: str, candidates: list[Candidate], fusion: FusionSettings, model: Reranker
+    ) -> list[Candidate]:
         head = candidates[: fusion.rerank_depth]
         if len(head) < 2:
             return candidates
         similarity = await self._similarities(text, [c.chunk_id for c in head], fusion, model)
-        for position, index in enumerate(np.argsort(-similarity, kind="stable"), start=1):
-            head[index].signals["rerank"] = Signal(position, float(similarity[index]))
-        keyword = np.array(
-            [c.signals["keyword"].score if "keyword" in c.signals else np.nan for c in head]
-        )
-        mixed = fusion.keyword_share * _min_max(keyword) + (1 - fusion.keyword_share) * _min_max(
-            similarity
-        )
-        for candidate, score in zip(head, mixed, strict=True):
-            candidate.score = float(score)
+        mixed(head, similarity, fusion.keyword_share)
         head.sort(key=lambda c: c.score, reverse=True)
         tail = candidates[fusion.rerank_depth :]
         for position, candidate in enumerate(tail, start=1):
@@ -292,7 +232,7 @@ class SearchService:
         return head + tail
 
     async def _similarities(
-        self, text: str, chunk_ids: list[int], fusion: FusionSettings, model: Any
+        self, text: str, chunk_ids: list[int], fusion: FusionSettings, model: Reranker
     ) -> np.ndarray:
         """Transformer cosine between the query and each chunk (vectors kept for the process)."""
         import numpy as np
@@ -307,7 +247,7 @@ class SearchService:
             terms = query_terms(text)
             keys = [(limit, focused_passage(*texts[c], terms, limit)) for c in chunk_ids]
         else:
-            keys = [(limit, passage(*texts[c])) for c in chunk_ids]
+            keys = [(limit, chunk_passage(*texts[c])) for c in chunk_ids]
         missing = list(dict.fromkeys(k for k in keys if k not in self._rerank_cache))
         if missing:
             vectors = await asyncio.to_thread(encode, [p for _, p in missing])
@@ -315,19 +255,17 @@ class SearchService:
         # The query is read whole (up to the model's 256 tokens): the budget is for passages.
         query_vector = (await asyncio.to_thread(encode, [text], None))[0]
         similarity = np.stack([self._rerank_cache[k] for k in keys]) @ query_vector
-        _evict_oldest(self._rerank_cache, RERANK_CACHE_ENTRIES)
+        evict_oldest(self._rerank_cache, RERANK_CACHE_ENTRIES)
         return similarity
 
     async def _hits(
-        self, text: str, candidates: list[_Candidate], options: SearchOptions
+        self, text: str, candidates: list[Candidate], options: SearchOptions
     ) -> list[Hit]:
         if options.min_score is not None:
             candidates = [c for c in candidates if c.score >= options.min_score]
         chosen = candidates[: options.top_k]
         if not chosen:
             return []
-        from modules.semantic_core.db_models import Chunk
-
         chunk_rows = await self._crud.values(
             Chunk,
             ["id", "document_id", "line_start", "line_end", "heading", "text"],
@@ -335,24 +273,19 @@ class SearchService:
         )
         chunks = {row[0]: row for row in chunk_rows}
         doc_rows = await self._crud.values(
-            Document,
-            ["id", "uid", "path", "title"],
-            where=[Document.id.in_({row[1] for row in chunk_rows})],
+            Document, REF_COLUMNS, where=[Document.id.in_({row[1] for row in chunk_rows})]
         )
-        documents = {row[0]: row for row in doc_rows}
+        documents = {row[0]: DocumentRef(*row) for row in doc_rows}
         terms = query_terms(text)
         hits = []
         for rank, candidate in enumerate(chosen, start=1):
             _, document_id, line_start, line_end, heading, chunk_text = chunks[candidate.chunk_id]
-            _, uid, path, title = documents[document_id]
             snippet, highlights = make_snippet(chunk_text, terms)
             hits.append(
                 Hit(
                     rank=rank,
                     score=candidate.score,
-                    document=path,
-                    document_id=uid,
-                    title=title,
+                    document=documents[document_id],
                     chunk_id=candidate.chunk_id,
                     line_start=line_start,
                     line_end=line_end,
@@ -365,65 +298,17 @@ class SearchService:
         return hits
 
 
-# --- candidate lists ------------------------------------------------------------
+# --- input -----------------------------------------------------------------------
 
 
-def _evict_oldest(cache: dict[Any, Any], capacity: int) -> None:
-    """Keep the ``capacity`` newest entries (dicts remember insertion order)."""
-    overflow = len(cache) - capacity
-    if overflow > 0:
-        for key in list(islice(cache, overflow)):
-            del cache[key]
-
-
-def _grouped(name: str, hits: list[tuple[int, int, float]], per_chunk: bool) -> list[_Candidate]:
-    """One signal's order, grouped per document (its best chunk) unless per chunk."""
-    out: dict[int, _Candidate] = {}
-    for chunk_id, document_id, score in hits:
-        key = chunk_id if per_chunk else document_id
-        if key not in out:
-            out[key] = _Candidate(key, chunk_id, {name: Signal(len(out) + 1, score)}, score)
-    return list(out.values())
-
-
-def _appended(first: list[_Candidate], more: list[_Candidate]) -> list[_Candidate]:
-    """``first`` in its order, then what only ``more`` found (scored below all of ``first``)."""
-    seen = {c.key: c for c in first}
-    floor = min((c.score for c in first), default=0.0)
-    extra = []
-    for candidate in more:
-        if candidate.key in seen:
-            seen[candidate.key].signals.update(candidate.signals)
-            continue
-        candidate.score = floor - 1.0 - len(extra) if first else candidate.score
-        extra.append(candidate)
-    return first + extra
-
-
-def _min_max(values: np.ndarray) -> np.ndarray:
-    """Scale to 0..1 over the finite values; missing (nan) and constant values become 0."""
-    import numpy as np
-
-    finite = np.isfinite(values)
-    if not finite.any():
-        return np.zeros_like(values, dtype=np.float64)
-    low, high = values[finite].min(), values[finite].max()
-    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
-    return np.where(finite, scaled, 0.0)
-
-
-# --- input and output -------------------------------------------------------------
-
-
-def _check(query: str, options: SearchOptions) -> str:
+def _check(query: str, options: SearchOptions) -> tuple[str, Mode]:
     text = query.strip()
     if not text:
         raise UsageError("the query is empty; pass some words to search for")
-    if options.mode not in MODES:
-        raise UsageError(f"unknown mode {options.mode!r}; use one of: {', '.join(MODES)}")
+    mode = check_mode(options.mode)
     if options.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {options.top_k}")
-    return text
+    return text, mode
 
 
 def _absolute_glob(glob: str | None) -> str | None:

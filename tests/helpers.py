@@ -1,0 +1,139 @@
+"""What many tests share: paths, running the CLI, running services, and fake models."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from typer.testing import CliRunner, Result
+
+from analyzer.app_context import AppContext
+from analyzer.cli.app import app
+from analyzer.cli.runner import CliState
+from analyzer.settings import Settings
+from modules.semantic_core.ingest.service import IngestOptions, IngestReport, Record
+from modules.semantic_core.module import MODELS_SERVICE, semantic_core
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DOCS = REPO / "sample_docs"
+runner = CliRunner()
+
+
+# --- fake models ------------------------------------------------------------------------
+
+
+class HashEmbedder:
+    """Deterministic and instant: a text's vector is its words hashed into signed buckets.
+
+    Equal texts give equal vectors and texts sharing words point the same way, which
+    is all a test of ingest, storage or plumbing needs from a model.
+    """
+
+    def __init__(self, spec: str, dimension: int = 64) -> None:
+        self.spec = spec
+        self.model_id = f"test-hash:{spec}"
+        self.dimension = dimension
+        self.encoded: list[str] = []
+
+    def encode(self, texts: Sequence[str], max_length: int | None = None) -> Any:
+        import numpy as np
+
+        self.encoded.extend(texts)
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
+                bucket = int.from_bytes(digest, "little")
+                vectors[row, bucket % self.dimension] += 1.0 if bucket >> 63 else -1.0
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+
+class FakeModels:
+    """A model provider for tests that are not about the models."""
+
+    def __init__(self) -> None:
+        self.embedders: dict[str, HashEmbedder] = {}
+        self.rerank = HashEmbedder("rerank")
+
+    def embedder(self, spec: str | None = None) -> HashEmbedder:
+        key = spec or "words"
+        return self.embedders.setdefault(key, HashEmbedder(key))
+
+    def reranker(self) -> HashEmbedder:
+        return self.rerank
+
+    def overrides(self) -> dict[str, Callable[[Any], Any]]:
+        return {MODELS_SERVICE: lambda context: self}
+
+
+def overrides_for(models: Any) -> dict[str, Callable[[Any], Any]]:
+    return {} if models is None else {MODELS_SERVICE: lambda context: models}
+
+
+# --- the CLI ----------------------------------------------------------------------------
+
+
+def cli(*args: str, env: dict[str, str] | None = None, models: Any = None) -> Result:
+    """``analyzer ARGS`` through Typer's CliRunner, with ``models`` passed in if given."""
+    state = CliState(overrides=overrides_for(models))
+    return runner.invoke(app, list(args), env=env, obj=state)
+
+
+def cli_json(*args: str, models: Any = None) -> Any:
+    result = cli(*args, "--json", models=models)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def one_line_error(result: Result, code: int, *fragments: str) -> str:
+    """The command failed with ``code`` and one line on stderr holding every fragment."""
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+# --- services ---------------------------------------------------------------------------
+
+
+def run(coroutine: Awaitable[T]) -> T:
+    return asyncio.run(coroutine)  # type: ignore[arg-type]
+
+
+def within_app(
+    settings: Settings, work: Callable[[AppContext], Awaitable[T]], models: Any = None
+) -> T:
+    async def scenario() -> T:
+        async with AppContext(settings, overrides=overrides_for(models)) as context:
+            return await work(context)
+
+    return run(scenario())
+
+
+def ingest_paths(
+    settings: Settings, *paths: Path, models: Any = None, **options: Any
+) -> IngestReport:
+    async def work(context: AppContext) -> IngestReport:
+        service = semantic_core(context).ingest
+        return await service.ingest_paths(list(paths), IngestOptions(**options))
+
+    return within_app(settings, work, models)
+
+
+def ingest_records(
+    settings: Settings, records: list[Record], models: Any = None, **options: Any
+) -> IngestReport:
+    async def work(context: AppContext) -> IngestReport:
+        return await semantic_core(context).ingest.ingest_records(records, IngestOptions(**options))
+
+    return within_app(settings, work, models)
