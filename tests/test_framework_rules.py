@@ -114,3 +114,48 @@ def test_no_extend_existing_anywhere() -> None:
         if "extend_existing" in p.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+def runtime_imports(path: Path, package: str) -> set[str]:
+    """Modules of ``package`` that ``path`` imports at run time (TYPE_CHECKING blocks aside)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for child in block.body
+        for node in ast.walk(child)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+    return {name for name in found if name.split(".")[0] == package}
+
+
+def test_the_application_shell_has_no_runtime_import_circle() -> None:
+    root = REPO / "analyzer"
+    modules = {
+        ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): path
+        for path in root.rglob("*.py")
+    }
+    graph = {
+        name: runtime_imports(path, "analyzer") & set(modules) for name, path in modules.items()
+    }
+
+    def cycle_from(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        while stack:
+            node, trail = stack.pop()
+            for target in graph[node]:
+                if target == start:
+                    return [*trail, start]
+                if target not in trail:
+                    stack.append((target, [*trail, target]))
+        return None
+
+    assert [cycle for name in graph if (cycle := cycle_from(name))] == []
