@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from analyzer import ui
+from analyzer.cli.params import existing
 from analyzer.cli.runner import run_command
 from analyzer.views import eval_json
 from modules.semantic_core.module import semantic_core
@@ -25,14 +26,12 @@ def evaluate(
         Path,
         typer.Argument(
             help="A BEIR directory: corpus.jsonl, queries.jsonl, qrels/*.tsv.",
-            exists=True,
-            file_okay=False,
         ),
     ],
     qrels: Annotated[
         Path | None,
         typer.Option(
-            help="Judgements to use (default: qrels/test.tsv, dev or train).", exists=True
+            help="Judgements to use (default: qrels/test.tsv, dev or train)."
         ),
     ] = None,
     mode: Annotated[
@@ -44,6 +43,9 @@ def evaluate(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Score retrieval (nDCG@10, Recall@100, MRR@10, latency) on a BEIR test collection."""
+    existing(beir_dir, "'BEIR_DIR'", "directory")
+    if qrels is not None:
+        existing(qrels, "'--qrels'")
     modes = [m.value for m in dict.fromkeys(mode or Mode)]
     show_progress = ui.is_terminal() and not json_output
 

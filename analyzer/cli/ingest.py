@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from analyzer import ui
+from analyzer.cli.params import existing
 from analyzer.cli.runner import run_command
 from analyzer.views import ingest_json
 from modules.semantic_core.module import semantic_core
@@ -30,7 +31,7 @@ def _size(value: str) -> int:
 def ingest(
     ctx: typer.Context,
     paths: Annotated[
-        list[Path], typer.Argument(help="Files or directories (walked recursively).", exists=True)
+        list[Path], typer.Argument(help="Files or directories (walked recursively).")
     ],
     collection: Annotated[str, typer.Option(help="Collection to ingest into.")] = "default",
     include: Annotated[
@@ -61,6 +62,8 @@ def ingest(
     """Extract, chunk and embed documents into a collection; unchanged files are skipped."""
     from modules.semantic_core.ingest.service import IngestOptions
 
+    for path in paths:
+        existing(path, "'PATHS...'")
     options = IngestOptions(
         collection=collection,
         include=tuple(include or ()),

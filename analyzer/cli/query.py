@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from analyzer import ui
+from analyzer.cli.params import existing
 from analyzer.cli.runner import run_command
+from analyzer.paths import absolute
 from analyzer.views import batch_line_json, search_json
 from modules.semantic_core.module import semantic_core
 from modules.semantic_core.search.modes import Mode
@@ -46,8 +48,6 @@ def query(
             "--batch",
             help="Read queries from a BEIR queries.jsonl or a file with one per line; "
             "write JSON Lines.",
-            exists=True,
-            dir_okay=False,
         ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
@@ -66,7 +66,7 @@ def query(
         chunks=chunks,
     )
     if batch is not None:
-        _run_batch(ctx, batch, options)
+        _run_batch(ctx, existing(batch, "'--batch'", "file"), options)
         return
 
     async def work(app: AppContext) -> SearchResult:
@@ -88,7 +88,7 @@ def _run_batch(ctx: typer.Context, batch: Path, options: Any) -> None:
         sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
 
     async def work(app: AppContext) -> int:
-        queries = list(load_queries(batch))
+        queries = list(load_queries(absolute(batch)))
         await semantic_core(app).search.search_many(queries, options, on_result=emit)
         return len(queries)
 

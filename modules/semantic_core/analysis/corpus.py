@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from analyzer.errors import AnalyzerError, UsageError
-from analyzer.paths import display_path
+from analyzer.paths import absolute, display_path
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.collections import require_documents
 from modules.semantic_core.db_models import Chunk, Collection, Document
@@ -142,10 +142,10 @@ def _document_ids(collection_id: int) -> Any:
 
 def _path_forms(text: str) -> list[str]:
     """The reference as typed, made absolute, and with symlinks resolved."""
-    expanded = os.path.expanduser(text)
-    forms = [text, os.path.abspath(expanded)]
+    full = absolute(text)
+    forms = [text, os.path.normpath(full)]
     try:
-        forms.append(str(Path(expanded).resolve()))
+        forms.append(str(full.resolve()))
     except (OSError, RuntimeError):
         pass
     return list(dict.fromkeys(forms))

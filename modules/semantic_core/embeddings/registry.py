@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from analyzer.errors import AnalyzerError
+from analyzer.paths import absolute
 
 DEFAULT_MODEL = "static-minilm"
 RERANK_MODEL = "minilm-l6-int8"
@@ -51,7 +52,7 @@ def load_embedder(spec: str | None = None) -> Embedder:
         return encoders.OnnxEncoder.load(encoders.bundled_model_dir(name))
     if name.startswith(ST_PREFIX):
         return _sentence_transformer(name.removeprefix(ST_PREFIX))
-    directory = Path(name).expanduser()
+    directory = absolute(name)
     if directory.is_dir():
         return _local_static_model(directory)
     raise ModelError(

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analyzer.paths import absolute
+
 JUNK_DIRECTORIES = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
 DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024
 
@@ -57,7 +59,7 @@ def scan(roots: Iterable[Path], rules: FileFilter) -> FileScan:
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
     for root in roots:
-        root = root.absolute()
+        root = absolute(root)
         if root.is_dir():
             _walk(root, root, rules, result, seen_dirs)
         else:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import ConflictError
+from analyzer.paths import absolute
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.collections import (
     DEFAULT_COLLECTION,
@@ -549,13 +551,13 @@ class _Run:
     # --- step: prune ---------------------------------------------------------------
 
     async def prune(self, roots: Sequence[Path], seen: set[str]) -> None:
-        prefixes = [str(r.absolute()) for r in roots]
+        prefixes = [str(absolute(r)) for r in roots]
         vanished = [
             doc.id
             for path, doc in self.known.items()
             if path not in seen
             and any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
-            and not Path(path).exists()
+            and not os.path.exists(path)
         ]
         if vanished:
             self.report.pruned = await self.crud.delete_where(Document, {"id": vanished})

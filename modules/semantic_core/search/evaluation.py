@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyzer.errors import UsageError
+from analyzer.paths import absolute
 from modules.semantic_core.ingest.service import IngestOptions, IngestService, Record
 from modules.semantic_core.search.fusion import DEFAULT_FUSION, FusionSettings
 from modules.semantic_core.search.metrics import (
@@ -67,6 +68,8 @@ class EvalService:
         progress: Callable[[str, int, int], None] | None = None,
     ) -> EvalReport:
         checked = [check_mode(mode) for mode in modes]
+        beir_dir = absolute(beir_dir)
+        qrels_file = absolute(qrels_file) if qrels_file is not None else None
         corpus, queries_file, qrels_path = _layout(beir_dir, qrels_file)
         qrels = load_qrels(qrels_path)
         queries = [(qid, text) for qid, text in load_queries(queries_file) if qid in qrels]
