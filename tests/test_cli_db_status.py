@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from analyzer import __version__
+from modules.semantic_core.db_models import SCHEMA_REVISION
 from tests.helpers import cli, one_line_error
 
 
@@ -28,7 +29,7 @@ def test_db_status_json_lists_both_databases_and_creates_them(data_dir: Path) ->
     core = by_name["semantic_core"]
     assert core["path"] == str(data_dir / "semantic_core.db")
     assert core["journal_mode"] == "wal"
-    assert core["schema_revision"] == core["code_revision"] == 1
+    assert core["schema_revision"] == core["code_revision"] == SCHEMA_REVISION
     assert core["size_bytes"] > 0
     assert {t["name"] for t in core["tables"]} >= {"collections", "documents", "chunks"}
     assert report["last_runs"][0]["command"] == "db-status"
@@ -96,7 +97,7 @@ def test_newer_schema_gives_one_line_naming_file_and_revisions(data_dir: Path) -
         conn.execute("UPDATE analyzer_schema SET revision = 7")
     conn.close()
     result = invoke("--data-dir", str(data_dir), "db-status")
-    one_line_error(result, 1, "semantic_core.db", "7 > 1", "upgrade analyzer")
+    one_line_error(result, 1, "semantic_core.db", f"7 > {SCHEMA_REVISION}", "upgrade analyzer")
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT revision FROM analyzer_schema").fetchone() == (7,)
     conn.close()

@@ -15,6 +15,7 @@ from analyzer.app_context import AppContext
 from analyzer.errors import SchemaMismatchError
 from analyzer.settings import Settings
 from modules.core.database.database_infrastructure import DatabaseRuntime
+from modules.semantic_core.db_models import SCHEMA_REVISION
 from tests.conftest import PLUGIN
 from tests.helpers import run
 
@@ -113,9 +114,34 @@ def test_a_database_newer_than_the_code_is_refused_and_left_alone(settings: Sett
     with pytest.raises(SchemaMismatchError) as caught:
         run(_boot_and_close(settings))
     assert str(path) in caught.value.message
-    assert "99 > 1" in caught.value.message
+    assert f"99 > {SCHEMA_REVISION}" in caught.value.message
     assert "upgrade analyzer" in caught.value.message
     assert path.read_bytes() == before
+
+
+def test_a_revision_1_semantic_core_database_is_upgraded_and_keeps_its_rows(
+    settings: Settings,
+) -> None:
+    run(_boot_and_close(settings))
+    path = settings.data_dir / "semantic_core.db"
+    conn = sqlite3.connect(path)
+    with conn:  # what revision 1 looked like: no generation column
+        conn.execute(
+            "INSERT INTO collections (name, model_id, dimension, settings, created_at, "
+            "updated_at) VALUES ('kept', 'm', 4, '{}', '2026-01-01', '2026-01-01')"
+        )
+        conn.execute("ALTER TABLE collections DROP COLUMN generation")
+        conn.execute("UPDATE analyzer_schema SET revision = 1")
+    conn.close()
+
+    run(_boot_and_close(settings))
+
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT name, generation FROM collections").fetchall() == [("kept", 0)]
+        assert conn.execute("SELECT revision FROM analyzer_schema").fetchone() == (SCHEMA_REVISION,)
+    finally:
+        conn.close()
 
 
 def _notes_metadata(with_rank: bool) -> SimpleNamespace:

@@ -8,11 +8,16 @@ from typing import Any
 
 import pytest
 
+from analyzer.app_context import AppContext
 from analyzer.cli.app import app
+from analyzer.settings import Settings
 from modules.semantic_core.index.fulltext_sqlite import match_expression as fts_match_expression
+from modules.semantic_core.ingest.service import IngestOptions
 from modules.semantic_core.lexical import query_terms
+from modules.semantic_core.module import semantic_core
+from modules.semantic_core.search.service import SearchOptions
 from modules.semantic_core.search.snippets import make_snippet
-from tests.helpers import cli_json, one_line_error, runner
+from tests.helpers import FakeModels, cli_json, one_line_error, run, runner
 
 
 def search(data: Path, *args: str, models: Any = None) -> dict:
@@ -232,3 +237,35 @@ def test_hybrid_rereads_short_windows_around_the_query_terms(sample_data_dir: Pa
     burns = [p for p in passages if p.startswith("First Aid for Burns")]
     assert burns and all("water" in p.lower() for p in burns)
     assert all("rerank" in hit["signals"] for hit in report["results"])
+
+
+def test_a_long_lived_context_sees_an_ingest_made_by_another(
+    tmp_path: Path, fake_models: FakeModels
+) -> None:
+    """What a resident server keeps in memory follows writes made by other processes."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "tides.txt").write_text("The tide follows the moon.\n")
+    settings = Settings(data_dir=tmp_path / "data")
+    overrides = fake_models.overrides()
+
+    async def scenario() -> list[list[str]]:
+        seen = []
+        async with AppContext(settings, overrides=overrides) as writer:
+            await semantic_core(writer).ingest.ingest_paths([docs], IngestOptions())
+            async with AppContext(settings, overrides=overrides) as reader:
+                search = semantic_core(reader).search
+                for mode in ("semantic", "keyword"):
+                    found = await search.search("heron pond", SearchOptions(mode=mode))
+                    seen.append([Path(h.document.path).name for h in found.hits])
+                (docs / "heron.txt").write_text("A heron waits by the pond.\n")
+                await semantic_core(writer).ingest.ingest_paths([docs], IngestOptions())
+                for mode in ("semantic", "keyword", "semantic"):
+                    options = SearchOptions(mode=mode, path_glob="*heron*")
+                    found = await search.search("heron pond", options)
+                    seen.append([Path(h.document.path).name for h in found.hits])
+        return seen
+
+    before_semantic, before_keyword, *after = run(scenario())
+    assert "heron.txt" not in before_semantic and before_keyword == []
+    assert all(names[:1] == ["heron.txt"] for names in after)

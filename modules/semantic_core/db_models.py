@@ -7,12 +7,14 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Connection,
     ForeignKey,
     Integer,
     LargeBinary,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,13 +22,19 @@ from modules.core.database.db_models import SQLiteJSON, UTCDateTime, get_databas
 from modules.semantic_core.index import fulltext_sqlite
 
 DATABASE_NAME = "semantic_core"
-SCHEMA_REVISION = 1
+SCHEMA_REVISION = 2
 
 Base = get_database_base(DATABASE_NAME)
 
 
 class Collection(Base):
-    """A named set of documents embedded with one model."""
+    """A named set of documents embedded with one model.
+
+    ``generation`` goes up in the same transaction as every write that changes the
+    collection's documents or chunks, so a long-lived process keys what it keeps in
+    memory (vector matrices, keyword and duplicate results) by it and never answers
+    from stale data, whichever process wrote.
+    """
 
     __tablename__ = "collections"
 
@@ -35,6 +43,7 @@ class Collection(Base):
     model_id: Mapped[str] = mapped_column(String(200))
     dimension: Mapped[int] = mapped_column(Integer)
     settings: Mapped[dict[str, Any]] = mapped_column(SQLiteJSON, default=dict)
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -134,8 +143,8 @@ class DuplicatePair(Base):
 class KeywordCache(Base):
     """TF-IDF keywords of a collection and of each of its documents, valid for one fingerprint.
 
-    The fingerprint (document count, highest id, latest update) changes whenever a
-    document is added, changed or removed, and the cache is then recomputed.
+    The fingerprint (the collection's generation) changes whenever a document is
+    added, changed or removed, and the cache is then recomputed.
     """
 
     __tablename__ = "keyword_cache"
@@ -146,3 +155,15 @@ class KeywordCache(Base):
     fingerprint: Mapped[str] = mapped_column(String(200))
     keywords: Mapped[dict[str, Any]] = mapped_column(SQLiteJSON, default=dict)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- migrations ------------------------------------------------------------------
+
+
+def _add_generation(connection: Connection) -> None:
+    connection.execute(
+        text("ALTER TABLE collections ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
+    )
+
+
+MIGRATIONS = {2: _add_generation}

@@ -110,13 +110,8 @@ class Corpus:
 
     async def fingerprint(self, collection_id: int) -> str:
         """Changes whenever a document of the collection is added, changed or removed."""
-        scope = {"collection_id": collection_id}
-        count = await self.crud.count(Document, filters=scope)
-        newest = await self.crud.list(Document, filters=scope, order_by="-id", limit=1)
-        latest = await self.crud.list(Document, filters=scope, order_by="-updated_at", limit=1)
-        if not newest or not latest:
-            return "0"
-        return f"{count}:{newest[0].id}:{latest[0].updated_at.isoformat()}"
+        rows = await self.crud.values(Collection, ["generation"], filters={"id": collection_id})
+        return f"g{rows[0][0]}" if rows else "g0"
 
 
 def rebuild_texts(rows: Sequence[tuple[Any, ...]]) -> dict[int, str]:

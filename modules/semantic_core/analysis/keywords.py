@@ -9,9 +9,8 @@ their 10 heaviest terms, divided by the number of documents. (Summing every
 weight instead favours words that are merely everywhere: "water", "time".)
 
 Everything is computed in one pass over the chunk text and stored in
-``keyword_cache`` with the collection's fingerprint (document count, highest id,
-latest update); the next call reuses it until a document is added, changed or
-removed.
+``keyword_cache`` with the collection's fingerprint (its generation); the next
+call reuses it until a document is added, changed or removed.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ class ChunkMatrix:
 class SearchIndex:
     def __init__(self, database: DatabaseService) -> None:
         self._database = database
-        self._matrices: dict[int, ChunkMatrix] = {}
+        # collection id -> (generation, matrix): one matrix per collection, the newest read.
+        self._matrices: dict[int, tuple[int, ChunkMatrix]] = {}
 
     def _require_fulltext(self) -> None:
         dialect = self._database.dialect(DATABASE_NAME)
@@ -68,16 +69,16 @@ class SearchIndex:
                 session, collection_id, query, limit, path_glob, trigram
             )
 
-    async def chunk_matrix(self, collection_id: int) -> ChunkMatrix:
-        """All chunk vectors of a collection, decoded in one numpy call, kept for the process."""
+    async def chunk_matrix(self, collection_id: int, generation: int) -> ChunkMatrix:
+        """All chunk vectors of a collection, decoded in one numpy call, kept while the
+        collection stays at ``generation``."""
         import numpy as np
 
         from modules.semantic_core.vectors import from_blobs, normalise_rows
 
-        key = collection_id
-        cached = self._matrices.get(key)
-        if cached is not None:
-            return cached
+        cached = self._matrices.get(collection_id)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
         sql = (
             "SELECT c.id, c.document_id, c.embedding FROM chunks c "
             "JOIN documents d ON d.id = c.document_id "
@@ -96,7 +97,7 @@ class SearchIndex:
                 np.asarray(docs, dtype=np.int64),
                 normalise_rows(from_blobs(blobs, dimension)),
             )
-        self._matrices[key] = matrix
+        self._matrices[collection_id] = (generation, matrix)
         return matrix
 
     async def chunk_texts(self, chunk_ids: list[int]) -> dict[int, tuple[str, str]]:

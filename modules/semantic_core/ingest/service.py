@@ -327,6 +327,7 @@ class _Run:
             await _store_document_vectors(self.crud, rows, vectors, session)
             await self._forget_vectors(redo, session)
             await self._bind_model(session)
+            await self._next_generation(session)
         self.report.reembedded = len(rows)
 
     async def _forget_vectors(self, document_ids: list[int], session: Any) -> None:
@@ -546,7 +547,18 @@ class _Run:
             doc_id = item.existing_id if item.existing_id is not None else next(ids)
             rows.extend(_chunk_rows(doc_id, item))
         await crud.bulk_insert(Chunk, rows, session=session)
+        if prepared:
+            await self._next_generation(session)
         return _Written(new=len(new_docs), updated=len(replaced), chunks=len(rows))
+
+    async def _next_generation(self, session: Any) -> None:
+        """Every write that changes documents or chunks marks the collection as changed."""
+        await self.crud.update_where(
+            Collection,
+            {"id": self.collection.id},
+            {"generation": Collection.generation + 1},
+            session=session,
+        )
 
     # --- step: prune ---------------------------------------------------------------
 
@@ -560,7 +572,11 @@ class _Run:
             and not os.path.exists(path)
         ]
         if vanished:
-            self.report.pruned = await self.crud.delete_where(Document, {"id": vanished})
+            async with self.crud.transaction(Document) as session:
+                self.report.pruned = await self.crud.delete_where(
+                    Document, {"id": vanished}, session=session
+                )
+                await self._next_generation(session)
 
 
 def stored_heading(title: str, heading: str) -> str:

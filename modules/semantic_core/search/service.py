@@ -102,7 +102,8 @@ class SearchService:
         self._index = index
         self._models = models
         self._rerank_cache: dict[tuple[int, str], np.ndarray] = {}
-        self._paths: dict[int, dict[int, str]] = {}
+        # collection id -> (generation, document id -> path), for --path filters.
+        self._paths: dict[int, tuple[int, dict[int, str]]] = {}
 
     async def search(
         self, query: str, options: SearchOptions, fusion: FusionSettings = DEFAULT_FUSION
@@ -178,7 +179,7 @@ class SearchService:
         import numpy as np
 
         encoder = self._static_encoder(collection)
-        matrix = await self._index.chunk_matrix(collection.id)
+        matrix = await self._index.chunk_matrix(collection.id, collection.generation)
         if matrix.vectors.shape[0] == 0:
             return []
         if matrix.vectors.shape[1] != encoder.dimension:
@@ -186,7 +187,7 @@ class SearchService:
         query_vector = encoder.encode([text])[0]
         scores = matrix.vectors @ query_vector
         if glob is not None:
-            allowed = await self._documents_matching(collection.id, glob)
+            allowed = await self._documents_matching(collection, glob)
             scores = np.where(np.isin(matrix.document_ids, allowed), scores, -np.inf)
         count = min(limit, int(np.isfinite(scores).sum()))
         if count == 0:
@@ -203,16 +204,18 @@ class SearchService:
             raise model_mismatch(collection, encoder)
         return encoder
 
-    async def _documents_matching(self, collection_id: int, glob: str) -> Any:
+    async def _documents_matching(self, collection: Collection, glob: str) -> Any:
         import numpy as np
 
-        paths = self._paths.get(collection_id)
-        if paths is None:
+        cached = self._paths.get(collection.id)
+        if cached is not None and cached[0] == collection.generation:
+            paths = cached[1]
+        else:
             rows = await self._crud.values(
-                Document, ["id", "path"], filters={"collection_id": collection_id}
+                Document, ["id", "path"], filters={"collection_id": collection.id}
             )
             paths = dict(rows)
-            self._paths[collection_id] = paths
+            self._paths[collection.id] = (collection.generation, paths)
         return np.asarray(
             [i for i, p in paths.items() if fnmatch.fnmatchcase(p, glob)], dtype=np.int64
         )
