@@ -1,3 +1,3 @@
-from analyzer.cli.app import main
+from analyzer.client.main import main
 
 main()

@@ -1,36 +1,119 @@
-"""The one place that imports rich. Imports happen inside functions so --help stays fast."""
+"""The one place that imports rich. Imports happen inside functions so --help stays fast.
+
+Output goes to the current ``Terminal``: this process's own streams, or, when a
+resident server runs a command for a client, the client's streams as it described
+them (whether each is a TTY, its size, the environment that decides colours). Rich
+is given exactly what it would have measured in the client's own process, so the
+bytes are the same either way.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
 
 from analyzer.paths import display_path as display_path  # re-exported for the commands
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_DUMB_TERMINALS = ("dumb", "unknown")
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """Where a command's output goes.
+
+    ``local``: this process's terminal, which rich measures itself. Otherwise
+    ``measured`` is the size of the first of the client's stdin, stdout and stderr
+    that is a TTY (None if none is), and ``environ`` the client's variables.
+    """
+
+    stdout: IO[str]
+    stderr: IO[str]
+    environ: Mapping[str, str] = field(default_factory=dict)
+    local: bool = True
+    measured: tuple[int, int] | None = None
+
+
+_TERMINAL: ContextVar[Terminal | None] = ContextVar("analyzer_terminal", default=None)
+
+
+def terminal() -> Terminal:
+    found = _TERMINAL.get()
+    return found if found is not None else Terminal(sys.stdout, sys.stderr, os.environ)
+
+
+def current_request_terminal() -> Terminal | None:
+    """The terminal set by ``terminal_of`` in this context, if any."""
+    return _TERMINAL.get()
+
+
+@contextmanager
+def terminal_of(target: Terminal) -> Iterator[None]:
+    """Output goes to ``target`` inside this block (this context only)."""
+    token = _TERMINAL.set(target)
+    try:
+        yield
+    finally:
+        _TERMINAL.reset(token)
+
+
+def _console(stderr: bool = False, **options: Any) -> Console:
+    from rich.console import Console
+
+    where = terminal()
+    console = Console(
+        file=where.stderr if stderr else where.stdout, _environ=where.environ, **options
+    )
+    if not where.local:
+        console.size = _size_as_rich_measures(where, console.is_terminal)
+    return console
+
+
+def _size_as_rich_measures(where: Terminal, is_terminal: bool) -> tuple[int, int]:
+    """What rich's Console.size gives in the client's own process."""
+    environ = where.environ
+    if is_terminal and environ.get("TERM", "").lower() in _DUMB_TERMINALS:
+        return 80, 25
+    width, height = where.measured or (None, None)
+    columns, lines = environ.get("COLUMNS"), environ.get("LINES")
+    if columns is not None and columns.isdigit():
+        width = int(columns)
+    if lines is not None and lines.isdigit():
+        height = int(lines)
+    return width or 80, height or 25
+
 
 def is_terminal() -> bool:
-    return sys.stdout.isatty()
+    return terminal().stdout.isatty()
 
 
 def error(message: str) -> None:
     """One line on stderr; red on a terminal."""
-    if sys.stderr.isatty():
-        from rich.console import Console
-
-        Console(stderr=True, highlight=False).print(f"[red]error:[/red] {message}", markup=True)
+    stderr = terminal().stderr
+    if stderr.isatty():
+        _console(stderr=True, highlight=False).print(f"[red]error:[/red] {message}", markup=True)
     else:
-        sys.stderr.write(f"error: {message}\n")
+        stderr.write(f"error: {message}\n")
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    terminal().stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def print_json_line(data: Any) -> None:
+    terminal().stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", header_style="bold")
@@ -38,7 +121,7 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
-    Console().print(table)
+    _console().print(table)
 
 
 class _ProgressBar:
@@ -51,6 +134,8 @@ class _ProgressBar:
             TimeRemainingColumn,
         )
 
+        # No redirection of sys.stdout and sys.stderr: in a server they are shared by
+        # every request, and nothing else prints while the bar runs.
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -58,7 +143,10 @@ class _ProgressBar:
             TextColumn("{task.fields[detail]}"),
             TextColumn("{task.fields[rate]}"),
             TimeRemainingColumn(),
+            console=_console(),
             transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
         )
         self._task = self._progress.add_task(description, total=None, detail="", rate="")
         self._started = time.perf_counter()
@@ -91,9 +179,8 @@ def print_hit(
 ) -> None:
     """One search result: rank, score, path:line, heading, snippet with terms in bold."""
     if not is_terminal():
-        sys.stdout.write(f"{rank:>2}. {score:.4f}  {location}  {heading}\n    {snippet}\n")
+        terminal().stdout.write(f"{rank:>2}. {score:.4f}  {location}  {heading}\n    {snippet}\n")
         return
-    from rich.console import Console
     from rich.text import Text
 
     line = Text(f"{rank:>2}. ")
@@ -104,13 +191,13 @@ def print_hit(
     body = Text("    " + snippet)
     for start, end in highlights:
         body.stylize("bold yellow", start + 4, end + 4)
-    console = Console()
+    console = _console()
     console.print(line)
     console.print(body)
 
 
 def print_line(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    terminal().stdout.write(text + "\n")
 
 
 def human_size(size: int | None) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from analyzer import __version__
-from analyzer.cli import analysis, db, evaluate, ingest, query
+from analyzer.cli import analysis, db, evaluate, ingest, query, serve
 from analyzer.cli.runner import CliState
 
 app = typer.Typer(
@@ -33,7 +33,7 @@ def root(
         Path | None,
         typer.Option(
             "--data-dir",
-            help="Where the databases live [env: ANALYZER_DATA_DIR; default: the user data dir].",
+            help="Where the databases live (env ANALYZER_DATA_DIR; default: the user data dir).",
             show_default=False,
         ),
     ] = None,
@@ -41,6 +41,13 @@ def root(
         bool,
         typer.Option(
             "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+    no_server: Annotated[
+        bool,
+        typer.Option(
+            "--no-server",
+            help="Run here even when analyzer serve is running (env ANALYZER_SERVER=off).",
         ),
     ] = False,
 ) -> None:
@@ -58,6 +65,7 @@ app.command("duplicates")(analysis.duplicates)
 app.command("keywords")(analysis.keywords)
 app.command("topics")(analysis.topics)
 app.command("show")(analysis.show)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

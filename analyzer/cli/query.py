@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -84,8 +82,7 @@ def _run_batch(ctx: typer.Context, batch: Path, options: Any) -> None:
     from modules.semantic_core.search.evaluation import load_queries
 
     def emit(query_id: str, result: SearchResult) -> None:
-        line = batch_line_json(query_id, result)
-        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+        ui.print_json_line(batch_line_json(query_id, result))
 
     async def work(app: AppContext) -> int:
         queries = list(load_queries(absolute(batch)))

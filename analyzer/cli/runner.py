@@ -1,12 +1,12 @@
-"""Running a command: boot the context, record the run, translate errors once."""
+"""Running a command: in a context booted for it, or in a resident one; errors translated once."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import typer
 
@@ -20,17 +20,29 @@ if TYPE_CHECKING:
 Result = TypeVar("Result")
 
 
+class ResidentContext(Protocol):
+    """A running AppContext that outlives commands (``analyzer serve``): commands run in it."""
+
+    app: AppContext
+
+    def run(self, coroutine: Coroutine[Any, Any, Result]) -> Result:
+        """Run ``coroutine`` in the resident context's event loop; block until it is done."""
+        ...
+
+
 @dataclass
 class CliState:
     """Global options, kept until a command needs them (so --help boots nothing).
 
     ``overrides`` replaces service factories in the context a command boots, so a
     caller (a test, a benchmark) passes its own models in: ``CliRunner().invoke(app,
-    args, obj=CliState(overrides=...))``.
+    args, obj=CliState(overrides=...))``. ``resident``: a context that is already
+    running, in which the command runs instead of booting one.
     """
 
     data_dir: Path | None = None
     overrides: Mapping[str, ServiceFactory] = field(default_factory=dict)
+    resident: ResidentContext | None = None
 
 
 def run_command(
@@ -43,13 +55,16 @@ def run_command(
     """Run ``work`` in a started AppContext; an AnalyzerError becomes one line and an exit code."""
     state = ctx.ensure_object(CliState)
     try:
-        return asyncio.run(_run(state, command, arguments, work, summarize))
+        if state.resident is not None:
+            app = state.resident.app
+            return state.resident.run(_recorded(app, command, arguments, work, summarize))
+        return asyncio.run(_booted(state, command, arguments, work, summarize))
     except AnalyzerError as exc:
         ui.error(exc.message)
         raise typer.Exit(exc.exit_code) from None
 
 
-async def _run(
+async def _booted(
     state: CliState,
     command: str,
     arguments: Mapping[str, Any],
@@ -58,17 +73,29 @@ async def _run(
 ) -> Result:
     from analyzer.app_context import AppContext
     from analyzer.settings import resolve_settings
-    from modules.core.module import core
 
     settings = resolve_settings(state.data_dir)
     async with AppContext(settings, overrides=state.overrides) as app:
-        runs = core(app).runs
-        run_id = await runs.start(command, arguments)
-        try:
-            result = await work(app)
-        except AnalyzerError as exc:
-            await runs.finish(run_id, exit_code=exc.exit_code, error=exc.message)
-            raise
-        summary = summarize(result) if summarize else None
-        await runs.finish(run_id, exit_code=0, summary=summary)
-        return result
+        return await _recorded(app, command, arguments, work, summarize)
+
+
+async def _recorded(
+    app: AppContext,
+    command: str,
+    arguments: Mapping[str, Any],
+    work: Callable[[AppContext], Awaitable[Result]],
+    summarize: Callable[[Result], Mapping[str, Any]] | None,
+) -> Result:
+    """``work``, with its run recorded in framework.db."""
+    from modules.core.module import core
+
+    runs = core(app).runs
+    run_id = await runs.start(command, arguments)
+    try:
+        result = await work(app)
+    except AnalyzerError as exc:
+        await runs.finish(run_id, exit_code=exc.exit_code, error=exc.message)
+        raise
+    summary = summarize(result) if summarize else None
+    await runs.finish(run_id, exit_code=0, summary=summary)
+    return result

@@ -57,9 +57,12 @@ from modules.semantic_core.search.snippets import make_snippet
 if TYPE_CHECKING:
     import numpy as np
 
-# Passage vectors kept per process. Focused passages depend on the query, so a long
-# batch would otherwise grow the cache without end: 20,000 vectors are about 30 MB.
-RERANK_CACHE_ENTRIES = 20_000
+# Re-rank results kept per process, by query and the exact passages read: the same
+# question asked again (a repeated command, a client polling) costs nothing. Whole
+# results, not passage vectors: the int8 model quantises per batch, so a passage's
+# vector depends on the passages encoded with it, and a result must not depend on
+# which queries came before it.
+RERANK_CACHE_ENTRIES = 256
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class SearchService:
         self._crud = crud
         self._index = index
         self._models = models
-        self._rerank_cache: dict[tuple[int, str], np.ndarray] = {}
+        self._rerank_cache: dict[tuple[int, str, tuple[str, ...]], np.ndarray] = {}
         # collection id -> (generation, document id -> path), for --path filters.
         self._paths: dict[int, tuple[int, dict[int, str]]] = {}
 
@@ -237,29 +240,21 @@ class SearchService:
     async def _similarities(
         self, text: str, chunk_ids: list[int], fusion: FusionSettings, model: Reranker
     ) -> np.ndarray:
-        """Transformer cosine between the query and each chunk (vectors kept for the process)."""
-        import numpy as np
-
+        """Transformer cosine between the query and each chunk's passage."""
         limit = fusion.rerank_max_tokens
-
-        def encode(items: list[str], max_length: int | None = limit) -> np.ndarray:
-            return model.encode(items, max_length=max_length)
-
         texts = await self._index.chunk_texts(chunk_ids)
         if fusion.rerank_focus:
             terms = query_terms(text)
-            keys = [(limit, focused_passage(*texts[c], terms, limit)) for c in chunk_ids]
+            passages = tuple(focused_passage(*texts[c], terms, limit) for c in chunk_ids)
         else:
-            keys = [(limit, chunk_passage(*texts[c])) for c in chunk_ids]
-        missing = list(dict.fromkeys(k for k in keys if k not in self._rerank_cache))
-        if missing:
-            vectors = await asyncio.to_thread(encode, [p for _, p in missing])
-            self._rerank_cache.update(zip(missing, vectors, strict=True))
-        # The query is read whole (up to the model's 256 tokens): the budget is for passages.
-        query_vector = (await asyncio.to_thread(encode, [text], None))[0]
-        similarity = np.stack([self._rerank_cache[k] for k in keys]) @ query_vector
+            passages = tuple(chunk_passage(*texts[c]) for c in chunk_ids)
+        key = (limit, text, passages)
+        cached = self._rerank_cache.pop(key, None)
+        if cached is None:
+            cached = await asyncio.to_thread(_cosines, model, text, passages, limit)
+        self._rerank_cache[key] = cached  # most recently used last
         evict_oldest(self._rerank_cache, RERANK_CACHE_ENTRIES)
-        return similarity
+        return cached
 
     async def _hits(
         self, text: str, candidates: list[Candidate], options: SearchOptions
@@ -299,6 +294,13 @@ class SearchService:
                 )
             )
         return hits
+
+
+def _cosines(model: Reranker, query: str, passages: Sequence[str], limit: int) -> np.ndarray:
+    """Passages cut to ``limit`` tokens; the query read whole (up to the model's 256)."""
+    vectors = model.encode(list(passages), max_length=limit)
+    query_vector = model.encode([query], max_length=None)[0]
+    return vectors @ query_vector
 
 
 # --- input -----------------------------------------------------------------------

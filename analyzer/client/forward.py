@@ -1,0 +1,201 @@
+"""Talking to a data directory's server: run a command there, or ask for status or a stop."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Mapping
+
+from analyzer import __version__
+from analyzer.client import locate
+from analyzer.client.protocol import (
+    ACCEPTED,
+    DECLINED,
+    EXIT,
+    REPLY,
+    REQUEST,
+    STDERR,
+    STDOUT,
+    FrameReader,
+    ProtocolError,
+    decode_json,
+    json_frame,
+)
+
+AUTO_IDLE_TIMEOUT = "15m"
+# Environment a command's output depends on, beyond the ANALYZER_* settings.
+PRESENTATION_VARIABLES = frozenset(
+    {
+        "TERM",
+        "COLORTERM",
+        "NO_COLOR",
+        "FORCE_COLOR",
+        "TTY_COMPATIBLE",
+        "TTY_INTERACTIVE",
+        "COLUMNS",
+        "LINES",
+        "CLICOLOR",
+        "CLICOLOR_FORCE",
+    }
+)
+ACCEPT_TIMEOUT_S = 10.0
+
+
+def forward(data_dir: str, argv: list[str], environ: Mapping[str, str]) -> int | None:
+    """The command's exit code from the data directory's server, or None to run it here."""
+    sock = _connect(data_dir)
+    if sock is None:
+        return None
+    with sock:
+        try:
+            sock.sendall(json_frame(REQUEST, _request(data_dir, argv, environ)))
+            return _relay(sock, FrameReader(sock))
+        except KeyboardInterrupt:
+            return 130
+        except (OSError, ProtocolError):
+            return None
+
+
+def _connect(data_dir: str) -> socket.socket | None:
+    path = locate.socket_path(data_dir)
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if info.st_uid != os.getuid():
+        return None  # never talk to another user's socket
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with locate.reachable(path) as address:
+            sock.connect(address)
+    except ConnectionRefusedError:
+        sock.close()
+        locate.remove_stale_socket(data_dir)
+        return None
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _request(data_dir: str, argv: list[str], environ: Mapping[str, str]) -> dict[str, object]:
+    return {
+        "type": "run",
+        "version": __version__,
+        "argv": argv,
+        "cwd": os.getcwd(),
+        "data_dir": data_dir,
+        "env": {
+            key: value
+            for key, value in environ.items()
+            if key.startswith("ANALYZER_") or key in PRESENTATION_VARIABLES
+        },
+        "tty": [_isatty(fd) for fd in (0, 1, 2)],
+        "size": _terminal_size(),
+        "encoding": {
+            "stdout": [sys.stdout.encoding, sys.stdout.errors],
+            "stderr": [sys.stderr.encoding, sys.stderr.errors],
+        },
+    }
+
+
+def _relay(sock: socket.socket, frames: FrameReader) -> int | None:
+    """Write what the server sends where it belongs; its exit code, or None to run here."""
+    sock.settimeout(ACCEPT_TIMEOUT_S)
+    first = frames.read()
+    if first is None or first[0] != ACCEPTED:
+        return None
+    sock.settimeout(None)
+    relayed = False
+    while True:
+        received = frames.read()
+        if received is None:
+            break
+        kind, payload = received
+        if kind in (STDOUT, STDERR):
+            _write(sys.stdout if kind == STDOUT else sys.stderr, payload)
+            relayed = True
+        elif kind == EXIT:
+            return int(decode_json(payload).get("code", 1))
+        elif kind == DECLINED and not relayed:
+            return None
+    if not relayed:
+        return None  # the server went away before it said anything: run it here
+    pid = decode_json(first[1]).get("pid", "?")
+    sys.stderr.write(
+        f"error: the analyzer server (pid {pid}) stopped before the command finished; "
+        "run the command again\n"
+    )
+    return 1
+
+
+def _write(stream: object, payload: bytes) -> None:
+    buffer = getattr(stream, "buffer", None)
+    try:
+        if buffer is not None:
+            buffer.write(payload)
+        else:
+            stream.write(payload.decode("utf-8", "replace"))  # type: ignore[attr-defined]
+        stream.flush()  # type: ignore[attr-defined]
+    except BrokenPipeError:
+        # The reader went away (| head): stop quietly, as a command run here does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())  # type: ignore[attr-defined]
+        raise SystemExit(1) from None
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def _terminal_size() -> list[int] | None:
+    """The size of the first of stdin, stdout, stderr that is a terminal (as rich looks)."""
+    for fd in (0, 1, 2):
+        try:
+            columns, lines = os.get_terminal_size(fd)
+        except (AttributeError, ValueError, OSError):
+            continue
+        return [columns, lines]
+    return None
+
+
+def start_in_background(data_dir: str) -> None:
+    """``ANALYZER_SERVER=auto``: start a server for the next command; never wait for it."""
+    import subprocess
+
+    if locate.server_alive(data_dir):
+        return
+    command = [sys.executable, "-m", "analyzer", "--data-dir", data_dir, "serve"]
+    command += ["--idle-timeout", AUTO_IDLE_TIMEOUT, "--foreground", "--detached"]
+    try:
+        subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError:
+        pass  # the command still runs here; the next one will try again
+
+
+def ask(data_dir: str, message: dict[str, object], timeout_s: float = 10.0) -> dict | None:
+    """One ``status`` or ``stop`` exchange with the data directory's server; None if none runs."""
+    sock = _connect(data_dir)
+    if sock is None:
+        return None
+    with sock:
+        try:
+            sock.settimeout(timeout_s)
+            sock.sendall(json_frame(REQUEST, message))
+            received = FrameReader(sock).read()
+        except (OSError, ProtocolError):
+            return None
+    if received is None or received[0] != REPLY:
+        return None
+    return decode_json(received[1])

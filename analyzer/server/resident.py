@@ -1,0 +1,523 @@
+"""The resident server: one AppContext, booted once, serving commands on a Unix socket.
+
+Each request is a command line. It runs through the same Typer commands as in a
+process of its own (Typer -> AppContext -> services -> CRUD), in a worker thread,
+with the client's working directory and terminal (``analyzer.paths``,
+``analyzer.ui``), while its database work runs on the server's event loop. Output
+is sent to the client as it is written. The server stops on SIGTERM or SIGINT
+(in-flight commands finish first; a second signal cancels them), on
+``analyzer serve --stop``, or after the idle timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import fcntl
+import json
+import logging
+import os
+import signal
+import stat
+import sys
+import time
+import traceback
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from analyzer import __version__, paths, ui
+from analyzer.app_context import AppContext
+from analyzer.client import locate
+from analyzer.client.command_line import read_command_line
+from analyzer.client.protocol import (
+    ACCEPTED,
+    DECLINED,
+    EXIT,
+    HEADER_SIZE,
+    REPLY,
+    STDERR,
+    STDOUT,
+    ProtocolError,
+    decode_json,
+    frame,
+    json_frame,
+    parse_header,
+)
+from analyzer.errors import AnalyzerError, ConfigurationError
+from analyzer.module_api import ServiceFactory
+from analyzer.server.streams import RemoteStream, RoutedStream
+from analyzer.settings import Settings, resolve_settings
+
+T = TypeVar("T")
+log = logging.getLogger("analyzer.server")
+
+REQUEST_TIMEOUT_S = 10.0
+COMMAND_THREADS = 8
+LOCK_ATTEMPTS = 20  # a client checking the lock holds it for microseconds
+
+
+class ServerRunningError(AnalyzerError):
+    """A server already runs for this data directory."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    idle_timeout_s: float | None = None  # None: never stop for idleness
+    http: tuple[str, int] | None = None
+    token: str | None = None
+    watch: tuple[Path, ...] = ()
+    watch_collection: str = "default"
+
+
+@dataclass(eq=False)
+class _Request:
+    """One command being served: the tasks it started on the loop, to cancel on hang-up."""
+
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+
+_CURRENT: contextvars.ContextVar[_Request | None] = contextvars.ContextVar(
+    "analyzer_request", default=None
+)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    code: int = 0
+    declined: str | None = None
+
+
+class _Resident:
+    """The running context, as the CLI's ``ResidentContext``: commands run their work here."""
+
+    def __init__(self, app: AppContext, loop: asyncio.AbstractEventLoop) -> None:
+        self.app = app
+        self.loop = loop
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the server's loop with the caller's context; wait for it."""
+        context = contextvars.copy_context()
+        request = _CURRENT.get()
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def start() -> None:
+            task = self.loop.create_task(coroutine, context=context)
+            if request is not None:
+                request.tasks.add(task)
+            task.add_done_callback(lambda finished: _copy_outcome(finished, done))
+
+        self.loop.call_soon_threadsafe(start)
+        return done.result()
+
+
+def _copy_outcome(task: asyncio.Task[T], done: concurrent.futures.Future[T]) -> None:
+    if task.cancelled():
+        done.cancel()
+    elif task.exception() is not None:
+        done.set_exception(task.exception())  # type: ignore[arg-type]
+    else:
+        done.set_result(task.result())
+
+
+class ResidentServer:
+    def __init__(
+        self,
+        settings: Settings,
+        options: ServeOptions,
+        command: Any,
+        overrides: Mapping[str, ServiceFactory] | None = None,
+    ) -> None:
+        """``command``: the CLI's root command (Typer's), which runs each request."""
+        self.settings = settings
+        self.options = options
+        self._overrides = dict(overrides or {})
+        self.data_dir = str(settings.data_dir.absolute())
+        self._stopping = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._active = 0
+        self._served = 0
+        self._last_activity = time.monotonic()
+        self._started_at = time.time()
+        self._lock_handle: int | None = None
+        self._requests: set[_Request] = set()
+        self._pool = concurrent.futures.ThreadPoolExecutor(COMMAND_THREADS, "analyzer-command")
+        self._command = command
+        self.extras: dict[str, Any] = {}  # what HTTP and watch report for --status
+        self.app: AppContext | None = None
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def claim(self) -> None:
+        """Check the data directory and take its lock, or say which server holds it."""
+        _check_private_dir(self.data_dir)
+        handle = os.open(locate.lock_path(self.data_dir), os.O_RDWR | os.O_CREAT, 0o600)
+        for _ in range(LOCK_ATTEMPTS):
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.01)
+        else:
+            os.close(handle)
+            pid = locate.lock_record(self.data_dir).get("pid", "unknown")
+            raise ServerRunningError(
+                f"analyzer serve is already running for {self.data_dir} (pid {pid}); "
+                "stop it with analyzer serve --stop"
+            )
+        self._lock_handle = handle
+
+    async def run(self, on_ready: Any = None) -> None:
+        """Boot, listen until stopped, shut down cleanly. ``on_ready(server)`` once listening."""
+        loop = asyncio.get_running_loop()
+        async with AppContext(self.settings, overrides=self._overrides) as app:
+            self.app = app
+            self._resident = _Resident(app, loop)
+            listener = await self._listen()
+            self._write_lock_record()
+            for number in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(number, self.stop, signal.Signals(number).name)
+            background = [
+                loop.create_task(self._warm_up()),
+                loop.create_task(self._idle_watch()),
+                *await self._start_extras(),
+            ]
+            log.info("serving %s (pid %d, version %s)", self.data_dir, os.getpid(), __version__)
+            if on_ready is not None:
+                on_ready(self)
+            try:
+                await self._stopping.wait()
+                listener.close()
+                await self._finish_requests()
+            finally:
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
+                await _stop_extras(self.extras)
+                for number in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(number)
+                self._remove_socket()
+        self._pool.shutdown(wait=True)
+        self._release()
+        log.info("stopped")
+
+    def stop(self, reason: str = "stop requested") -> None:
+        if self._stopping.is_set():
+            log.info("%s again: cancelling %d running commands", reason, self._active)
+            for request in self._requests:
+                for task in request.tasks:
+                    task.cancel()
+            return
+        log.info("%s: finishing %d running commands", reason, self._active)
+        self._stopping.set()
+
+    async def _listen(self) -> asyncio.AbstractServer:
+        path = locate.socket_path(self.data_dir)
+        with _suppress_missing():
+            os.unlink(path)  # we hold the lock: whatever is there is a leftover
+        previous = os.umask(0o177)  # the socket is born owner-only: no window for others
+        try:
+            with locate.reachable(path) as address:
+                listener = await asyncio.start_unix_server(self._serve_client, address)
+        finally:
+            os.umask(previous)
+        os.chmod(path, 0o600)
+        return listener
+
+    def _write_lock_record(self) -> None:
+        record = {
+            "pid": os.getpid(),
+            "version": __version__,
+            "socket": locate.socket_path(self.data_dir),
+            "started_at": self._started_at,
+        }
+        assert self._lock_handle is not None
+        os.ftruncate(self._lock_handle, 0)
+        os.pwrite(self._lock_handle, json.dumps(record).encode("utf-8"), 0)
+
+    def _remove_socket(self) -> None:
+        with _suppress_missing():
+            os.unlink(locate.socket_path(self.data_dir))
+
+    def _release(self) -> None:
+        if self._lock_handle is not None:
+            os.ftruncate(self._lock_handle, 0)
+            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
+            os.close(self._lock_handle)
+            self._lock_handle = None
+
+    async def _finish_requests(self) -> None:
+        while self._active:
+            self._idle.clear()
+            await self._idle.wait()
+
+    async def _idle_watch(self) -> None:
+        timeout = self.options.idle_timeout_s
+        if not timeout:
+            return
+        while True:
+            await asyncio.sleep(min(30.0, max(timeout / 4, 0.05)))
+            if self._active == 0 and time.monotonic() - self._last_activity >= timeout:
+                self.stop(f"idle for {timeout:g} s")
+                return
+
+    def touch(self) -> None:
+        """Something was served (a command, an HTTP request, a watch pass)."""
+        self._last_activity = time.monotonic()
+
+    async def _warm_up(self) -> None:
+        """Load what the first query would otherwise wait for: models, and their first run."""
+        from modules.semantic_core.module import semantic_core
+
+        models = semantic_core(self.app).models
+        try:
+            await asyncio.to_thread(lambda: models.embedder().encode(["warm up"]))
+            await asyncio.to_thread(lambda: models.reranker().encode(["warm up"], max_length=64))
+            await asyncio.to_thread(_import_command_modules)
+        except Exception:  # noqa: BLE001 - a failed warm-up only costs the first query time
+            log.exception("warm-up failed; the first command will load what it needs")
+
+    async def _start_extras(self) -> list[asyncio.Task[Any]]:
+        tasks: list[asyncio.Task[Any]] = []
+        if self.options.http is not None:
+            from analyzer.server.http import start_http
+
+            tasks.append(await start_http(self))
+        if self.options.watch:
+            from analyzer.server.watch import start_watch
+
+            tasks.append(await start_watch(self))
+        return tasks
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "version": __version__,
+            "data_dir": self.data_dir,
+            "socket": locate.socket_path(self.data_dir),
+            "log": locate.log_path(self.data_dir),
+            "started_at": self._started_at,
+            "uptime_s": round(time.time() - self._started_at, 1),
+            "idle_timeout_s": self.options.idle_timeout_s,
+            "commands_served": self._served,
+            "commands_running": self._active,
+            **{name: extra.status() for name, extra in self.extras.items()},
+        }
+
+    # --- one connection ---------------------------------------------------------------
+
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            request = await asyncio.wait_for(_read_request(reader), REQUEST_TIMEOUT_S)
+            kind = request.get("type")
+            if kind == "run":
+                await self._run_command(request, reader, writer)
+            elif kind == "status":
+                writer.write(json_frame(REPLY, self.status()))
+            elif kind == "stop":
+                writer.write(json_frame(REPLY, {"pid": os.getpid(), "stopping": True}))
+                self.stop("stop requested by analyzer serve --stop")
+            else:
+                writer.write(json_frame(DECLINED, {"reason": f"unknown request {kind!r}"}))
+            await writer.drain()
+        except (ProtocolError, asyncio.IncompleteReadError, TimeoutError, ConnectionError) as exc:
+            log.warning("dropped a connection: %s", exc or type(exc).__name__)
+        except Exception:
+            log.exception("a connection failed; its client runs the command itself")
+        finally:
+            writer.close()
+
+    def _decline_reason(self, request: Mapping[str, Any]) -> str | None:
+        if self._stopping.is_set():
+            return "the server is stopping"
+        if request.get("version") != __version__:
+            return f"the server runs analyzer {__version__}"
+        if os.path.realpath(str(request.get("data_dir"))) != os.path.realpath(self.data_dir):
+            return "the server serves another data directory"
+        try:
+            wanted = resolve_settings(Path(self.data_dir), environ=request.get("env", {}))
+        except ConfigurationError as exc:
+            return exc.message  # the local run reports it, one line
+        if _settings_key(wanted) != _settings_key(self.settings):
+            return "the server runs with other ANALYZER_* settings"
+        return None
+
+    async def _run_command(
+        self,
+        request: dict[str, Any],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        reason = self._decline_reason(request)
+        if reason is not None:
+            writer.write(json_frame(DECLINED, {"reason": reason}))
+            return
+        writer.write(json_frame(ACCEPTED, {"pid": os.getpid(), "version": __version__}))
+        started = time.perf_counter()
+        served = _Request()
+        self._active += 1
+        self.touch()
+        try:
+            self._requests.add(served)
+            outcome = await self._invoke_until_done(request, served, reader, writer)
+        finally:
+            self._requests.discard(served)
+            self._active -= 1
+            self._served += 1
+            self.touch()
+            self._idle.set()
+        if outcome.declined is not None:
+            writer.write(json_frame(DECLINED, {"reason": outcome.declined}))
+        else:
+            writer.write(json_frame(EXIT, {"code": outcome.code}))
+        command = read_command_line(list(request.get("argv", []))).command
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info("%s -> %s in %.0f ms", command, outcome.declined or outcome.code, elapsed)
+
+    async def _invoke_until_done(
+        self,
+        request: dict[str, Any],
+        served: _Request,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> _Outcome:
+        loop = asyncio.get_running_loop()
+
+        def send(kind: bytes, payload: bytes) -> None:
+            loop.call_soon_threadsafe(_write_frame, writer, frame(kind, payload))
+
+        job = loop.run_in_executor(self._pool, self._invoke, request, send, served)
+        hangup = asyncio.ensure_future(reader.read())  # the client sends nothing more: EOF
+        done, _ = await asyncio.wait({job, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        if job not in done:
+            log.info("client hung up: cancelling its command")
+            for task in served.tasks:
+                task.cancel()
+        else:
+            hangup.cancel()
+        return await job
+
+    def _invoke(self, request: dict[str, Any], send: Any, served: _Request) -> _Outcome:
+        """Worker thread: run the command line with the client's directory and terminal."""
+        tty = list(request.get("tty", [False, False, False]))
+        encodings = request.get("encoding", {})
+        out = RemoteStream(STDOUT, send, bool(tty[1]), *_encoding(encodings, "stdout"))
+        err = RemoteStream(STDERR, send, bool(tty[2]), *_encoding(encodings, "stderr"))
+        size = request.get("size")
+        terminal = ui.Terminal(
+            out,
+            err,
+            environ=dict(request.get("env", {})),
+            local=False,
+            measured=(int(size[0]), int(size[1])) if size else None,
+        )
+        context = contextvars.copy_context()
+        return context.run(self._invoke_here, request, terminal, served)
+
+    def _invoke_here(
+        self, request: dict[str, Any], terminal: ui.Terminal, served: _Request
+    ) -> _Outcome:
+        from analyzer.cli.runner import CliState
+
+        _CURRENT.set(served)
+        out, err = terminal.stdout, terminal.stderr
+        try:
+            with ui.terminal_of(terminal), paths.working_dir_of(str(request["cwd"])):
+                state = CliState(resident=self._resident)
+                code = self._command.main(
+                    args=list(request["argv"]),
+                    prog_name="analyzer",
+                    standalone_mode=False,
+                    obj=state,
+                )
+            return _Outcome(code if isinstance(code, int) else 0)
+        except typer.Abort:
+            err.write("Aborted!\n")
+            return _Outcome(1)
+        except typer.TyperException as exc:  # a usage error: bad option, missing argument
+            if not (out.written or err.written):  # type: ignore[attr-defined]
+                return _Outcome(declined="usage: the local parser reports it")
+            exc.show(file=err)  # type: ignore[attr-defined]
+            return _Outcome(getattr(exc, "exit_code", 2))
+        except SystemExit as exc:
+            return _Outcome(exc.code if isinstance(exc.code, int) else 1)
+        except (KeyboardInterrupt, asyncio.CancelledError, concurrent.futures.CancelledError):
+            return _Outcome(130)
+        except Exception:
+            log.exception("command %s failed", request.get("argv"))
+            err.write(traceback.format_exc())
+            return _Outcome(1)
+        finally:
+            out.flush()
+            err.flush()
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _import_command_modules() -> None:
+    """What commands import on first use, imported ahead of the first command."""
+    import modules.semantic_core.analysis.service  # noqa: F401
+    import modules.semantic_core.ingest.service  # noqa: F401
+    import modules.semantic_core.search.service  # noqa: F401
+
+
+async def _read_request(reader: asyncio.StreamReader) -> dict[str, Any]:
+    kind, length = parse_header(await reader.readexactly(HEADER_SIZE))
+    payload = await reader.readexactly(length)
+    return decode_json(payload)
+
+
+def _write_frame(writer: asyncio.StreamWriter, data: bytes) -> None:
+    if not writer.is_closing():
+        writer.write(data)
+
+
+def _encoding(encodings: Mapping[str, Any], name: str) -> tuple[str, str]:
+    pair = encodings.get(name) or ["utf-8", "strict"]
+    return str(pair[0] or "utf-8"), str(pair[1] or "strict")
+
+
+def _settings_key(settings: Settings) -> tuple[Any, ...]:
+    return (sorted(settings.database_urls.items()), settings.busy_timeout_s, settings.echo_sql)
+
+
+def _check_private_dir(directory: str) -> None:
+    """The socket lives here: the directory must be ours and closed to other users."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    info = os.stat(directory)
+    if info.st_uid != os.getuid():
+        raise ConfigurationError(
+            f"data directory {directory} belongs to another user; serve your own data directory"
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigurationError(
+            f"data directory {directory} is writable by other users; run: chmod go-w {directory}"
+        )
+
+
+class _suppress_missing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        return kind is not None and issubclass(kind, FileNotFoundError)
+
+
+async def _stop_extras(extras: Mapping[str, Any]) -> None:
+    for extra in extras.values():
+        stop = getattr(extra, "stop", None)
+        if stop is not None:
+            await stop()
+
+
+def install_routed_streams(log_stream: Any) -> None:
+    """``sys.stdout`` and ``sys.stderr`` follow the request being served in each context."""
+    sys.stdout = RoutedStream(lambda t: t.stdout, log_stream)  # type: ignore[assignment]
+    sys.stderr = RoutedStream(lambda t: t.stderr, log_stream)  # type: ignore[assignment]
