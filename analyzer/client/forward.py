@@ -40,6 +40,7 @@ PRESENTATION_VARIABLES = frozenset(
     }
 )
 ACCEPT_TIMEOUT_S = 10.0
+STALE_WAIT_S = 0.5
 
 
 def forward(data_dir: str, argv: list[str], environ: Mapping[str, str]) -> int | None:
@@ -53,8 +54,15 @@ def forward(data_dir: str, argv: list[str], environ: Mapping[str, str]) -> int |
             return _relay(sock, FrameReader(sock))
         except KeyboardInterrupt:
             return 130
-        except (OSError, ProtocolError):
-            return None
+        except (OSError, ProtocolError, _ServerGone):
+            pass
+    # The server died on the way (kill -9): its lock goes with its last file handle.
+    locate.remove_stale_socket(data_dir, wait_s=STALE_WAIT_S)
+    return None
+
+
+class _ServerGone(Exception):
+    """The connection ended before the server said how the command ended."""
 
 
 def _connect(data_dir: str) -> socket.socket | None:
@@ -104,7 +112,9 @@ def _relay(sock: socket.socket, frames: FrameReader) -> int | None:
     """Write what the server sends where it belongs; its exit code, or None to run here."""
     sock.settimeout(ACCEPT_TIMEOUT_S)
     first = frames.read()
-    if first is None or first[0] != ACCEPTED:
+    if first is None:
+        raise _ServerGone
+    if first[0] != ACCEPTED:
         return None
     sock.settimeout(None)
     relayed = False
@@ -121,7 +131,7 @@ def _relay(sock: socket.socket, frames: FrameReader) -> int | None:
         elif kind == DECLINED and not relayed:
             return None
     if not relayed:
-        return None  # the server went away before it said anything: run it here
+        raise _ServerGone  # before it said anything: the command runs here
     pid = decode_json(first[1]).get("pid", "?")
     sys.stderr.write(
         f"error: the analyzer server (pid {pid}) stopped before the command finished; "

@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -90,10 +91,16 @@ def lock_record(data_dir: str) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def remove_stale_socket(data_dir: str) -> None:
-    """Remove a socket left behind by a server that died (kill -9): nobody holds the lock."""
-    if server_alive(data_dir):
-        return
+def remove_stale_socket(data_dir: str, wait_s: float = 0.0) -> None:
+    """Remove a socket left behind by a server that died (kill -9): nobody holds the lock.
+
+    ``wait_s``: how long a lock may still be held by a process that is exiting.
+    """
+    deadline = time.monotonic() + wait_s
+    while server_alive(data_dir):
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.01)
     try:
         os.unlink(socket_path(data_dir))
     except OSError:
