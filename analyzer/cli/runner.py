@@ -89,13 +89,4 @@ async def _recorded(
     """``work``, with its run recorded in framework.db."""
     from modules.core.module import core
 
-    runs = core(app).runs
-    run_id = await runs.start(command, arguments)
-    try:
-        result = await work(app)
-    except AnalyzerError as exc:
-        await runs.finish(run_id, exit_code=exc.exit_code, error=exc.message)
-        raise
-    summary = summarize(result) if summarize else None
-    await runs.finish(run_id, exit_code=0, summary=summary)
-    return result
+    return await core(app).runs.record(command, arguments, work(app), summarize)

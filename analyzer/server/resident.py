@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
+import contextlib
 import fcntl
 import json
 import logging
@@ -22,15 +22,12 @@ import signal
 import stat
 import sys
 import time
-import traceback
-from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import typer
-
-from analyzer import __version__, paths, ui
+from analyzer import __version__, ui
 from analyzer.app_context import AppContext
 from analyzer.client import locate
 from analyzer.client.command_line import read_command_line
@@ -50,10 +47,10 @@ from analyzer.client.protocol import (
 )
 from analyzer.errors import AnalyzerError, ConfigurationError
 from analyzer.module_api import ServiceFactory
+from analyzer.server.commands import CommandRunner, Invocation, LoopContext, Outcome
 from analyzer.server.streams import RemoteStream, RoutedStream
 from analyzer.settings import Settings, resolve_settings
 
-T = TypeVar("T")
 log = logging.getLogger("analyzer.server")
 
 REQUEST_TIMEOUT_S = 10.0
@@ -72,56 +69,6 @@ class ServeOptions:
     token: str | None = None
     watch: tuple[Path, ...] = ()
     watch_collection: str = "default"
-
-
-@dataclass(eq=False)
-class _Request:
-    """One command being served: the tasks it started on the loop, to cancel on hang-up."""
-
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-
-
-_CURRENT: contextvars.ContextVar[_Request | None] = contextvars.ContextVar(
-    "analyzer_request", default=None
-)
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    code: int = 0
-    declined: str | None = None
-
-
-class _Resident:
-    """The running context, as the CLI's ``ResidentContext``: commands run their work here."""
-
-    def __init__(self, app: AppContext, loop: asyncio.AbstractEventLoop) -> None:
-        self.app = app
-        self.loop = loop
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run ``coroutine`` on the server's loop with the caller's context; wait for it."""
-        context = contextvars.copy_context()
-        request = _CURRENT.get()
-        done: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def start() -> None:
-            task = self.loop.create_task(coroutine, context=context)
-            if request is not None:
-                request.tasks.add(task)
-            task.add_done_callback(lambda finished: _copy_outcome(finished, done))
-
-        self.loop.call_soon_threadsafe(start)
-        return done.result()
-
-
-def _copy_outcome(task: asyncio.Task[T], done: concurrent.futures.Future[T]) -> None:
-    if task.cancelled():
-        done.cancel()
-    elif task.exception() is not None:
-        done.set_exception(task.exception())  # type: ignore[arg-type]
-    else:
-        done.set_result(task.result())
 
 
 class ResidentServer:
@@ -144,7 +91,7 @@ class ResidentServer:
         self._last_activity = time.monotonic()
         self._started_at = time.time()
         self._lock_handle: int | None = None
-        self._requests: set[_Request] = set()
+        self._requests: set[Invocation] = set()
         self._pool = concurrent.futures.ThreadPoolExecutor(COMMAND_THREADS, "analyzer-command")
         self._command = command
         self.extras: dict[str, Any] = {}  # what HTTP and watch report for --status
@@ -176,7 +123,7 @@ class ResidentServer:
         loop = asyncio.get_running_loop()
         async with AppContext(self.settings, overrides=self._overrides) as app:
             self.app = app
-            self._resident = _Resident(app, loop)
+            self._runner = CommandRunner(self._command, LoopContext(app, loop))
             listener = await self._listen()
             self._write_lock_record()
             for number in (signal.SIGTERM, signal.SIGINT):
@@ -217,7 +164,7 @@ class ResidentServer:
 
     async def _listen(self) -> asyncio.AbstractServer:
         path = locate.socket_path(self.data_dir)
-        with _suppress_missing():
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)  # we hold the lock: whatever is there is a leftover
         previous = os.umask(0o177)  # the socket is born owner-only: no window for others
         try:
@@ -240,7 +187,7 @@ class ResidentServer:
         os.pwrite(self._lock_handle, json.dumps(record).encode("utf-8"), 0)
 
     def _remove_socket(self) -> None:
-        with _suppress_missing():
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(locate.socket_path(self.data_dir))
 
     def _release(self) -> None:
@@ -264,6 +211,18 @@ class ResidentServer:
             if self._active == 0 and time.monotonic() - self._last_activity >= timeout:
                 self.stop(f"idle for {timeout:g} s")
                 return
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Work started outside a command (an HTTP ingest): counted as running, and
+        finished before the server stops."""
+        self._active += 1
+
+        def finished(_: asyncio.Task[Any]) -> None:
+            self._active -= 1
+            self.touch()
+            self._idle.set()
+
+        task.add_done_callback(finished)
 
     def touch(self) -> None:
         """Something was served (a command, an HTTP request, a watch pass)."""
@@ -360,7 +319,7 @@ class ResidentServer:
             return
         writer.write(json_frame(ACCEPTED, {"pid": os.getpid(), "version": __version__}))
         started = time.perf_counter()
-        served = _Request()
+        served = Invocation()
         self._active += 1
         self.touch()
         try:
@@ -383,10 +342,10 @@ class ResidentServer:
     async def _invoke_until_done(
         self,
         request: dict[str, Any],
-        served: _Request,
+        served: Invocation,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-    ) -> _Outcome:
+    ) -> Outcome:
         loop = asyncio.get_running_loop()
 
         def send(kind: bytes, payload: bytes) -> None:
@@ -403,7 +362,7 @@ class ResidentServer:
             hangup.cancel()
         return await job
 
-    def _invoke(self, request: dict[str, Any], send: Any, served: _Request) -> _Outcome:
+    def _invoke(self, request: dict[str, Any], send: Any, served: Invocation) -> Outcome:
         """Worker thread: run the command line with the client's directory and terminal."""
         tty = list(request.get("tty", [False, False, False]))
         encodings = request.get("encoding", {})
@@ -417,45 +376,8 @@ class ResidentServer:
             local=False,
             measured=(int(size[0]), int(size[1])) if size else None,
         )
-        context = contextvars.copy_context()
-        return context.run(self._invoke_here, request, terminal, served)
-
-    def _invoke_here(
-        self, request: dict[str, Any], terminal: ui.Terminal, served: _Request
-    ) -> _Outcome:
-        from analyzer.cli.runner import CliState
-
-        _CURRENT.set(served)
-        out, err = terminal.stdout, terminal.stderr
-        try:
-            with ui.terminal_of(terminal), paths.working_dir_of(str(request["cwd"])):
-                state = CliState(resident=self._resident)
-                code = self._command.main(
-                    args=list(request["argv"]),
-                    prog_name="analyzer",
-                    standalone_mode=False,
-                    obj=state,
-                )
-            return _Outcome(code if isinstance(code, int) else 0)
-        except typer.Abort:
-            err.write("Aborted!\n")
-            return _Outcome(1)
-        except typer.TyperException as exc:  # a usage error: bad option, missing argument
-            if not (out.written or err.written):  # type: ignore[attr-defined]
-                return _Outcome(declined="usage: the local parser reports it")
-            exc.show(file=err)  # type: ignore[attr-defined]
-            return _Outcome(getattr(exc, "exit_code", 2))
-        except SystemExit as exc:
-            return _Outcome(exc.code if isinstance(exc.code, int) else 1)
-        except (KeyboardInterrupt, asyncio.CancelledError, concurrent.futures.CancelledError):
-            return _Outcome(130)
-        except Exception:
-            log.exception("command %s failed", request.get("argv"))
-            err.write(traceback.format_exc())
-            return _Outcome(1)
-        finally:
-            out.flush()
-            err.flush()
+        argv = [str(token) for token in request.get("argv", [])]
+        return self._runner.invoke(argv, str(request.get("cwd", "/")), terminal, served)
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -500,14 +422,6 @@ def _check_private_dir(directory: str) -> None:
         raise ConfigurationError(
             f"data directory {directory} is writable by other users; run: chmod go-w {directory}"
         )
-
-
-class _suppress_missing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
-        return kind is not None and issubclass(kind, FileNotFoundError)
 
 
 async def _stop_extras(extras: Mapping[str, Any]) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from analyzer.errors import AnalyzerError
 from analyzer.module_api import Discovery
 from modules.core.database.crud_service import CRUDService
 from modules.core.database.db_models import utcnow
 from modules.core.db_models import CommandRun, DatabaseRecord, ModuleRecord
+
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,24 @@ class RunService:
             await self._crud.bulk_upsert(
                 DatabaseRecord, databases, conflict_columns=["name"], session=session
             )
+
+    async def record(
+        self,
+        command: str,
+        arguments: Mapping[str, Any],
+        work: Awaitable[Result],
+        summarize: Callable[[Result], Mapping[str, Any]] | None = None,
+    ) -> Result:
+        """Await ``work`` as one run of ``command``: started, then finished with its outcome."""
+        run_id = await self.start(command, arguments)
+        try:
+            result = await work
+        except AnalyzerError as exc:
+            await self.finish(run_id, exit_code=exc.exit_code, error=exc.message)
+            raise
+        summary = summarize(result) if summarize else None
+        await self.finish(run_id, exit_code=0, summary=summary)
+        return result
 
     async def start(self, command: str, arguments: Mapping[str, Any]) -> int:
         run = await self._crud.create(CommandRun(command=command, arguments=_jsonable(arguments)))
