@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from modules.core.status import StatusReport
     from modules.semantic_core.analysis.duplicates import DuplicatesReport
     from modules.semantic_core.analysis.keywords import Keyword, KeywordsResult
+    from modules.semantic_core.analysis.lines import DocumentLines
     from modules.semantic_core.analysis.service import DocumentProfile
     from modules.semantic_core.analysis.similar import SimilarHit, SimilarResult
     from modules.semantic_core.analysis.topics import TopicsResult
@@ -218,6 +219,18 @@ def topics_json(result: TopicsResult) -> dict[str, Any]:
                 ],
             }
             for t in result.topics
+        ],
+    }
+
+
+def lines_json(found: DocumentLines) -> dict[str, Any]:
+    return {
+        "collection": found.collection,
+        **doc_json(found.document),
+        "lines": [found.first, found.last],
+        "passages": [
+            {"line": p.line_start, "line_end": p.line_end, "heading": p.heading, "text": p.text}
+            for p in found.passages
         ],
     }
 

@@ -8,9 +8,11 @@ import typer
 
 from analyzer import ui
 from analyzer.cli.runner import run_command
+from analyzer.errors import UsageError
 from analyzer.views import (
     duplicates_json,
     keywords_json,
+    lines_json,
     profile_json,
     similar_json,
     topics_json,
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from analyzer.app_context import AppContext
     from modules.semantic_core.analysis.duplicates import DuplicatesReport
     from modules.semantic_core.analysis.keywords import KeywordsResult
+    from modules.semantic_core.analysis.lines import DocumentLines
     from modules.semantic_core.analysis.service import DocumentProfile
     from modules.semantic_core.analysis.similar import SimilarHit, SimilarResult
     from modules.semantic_core.analysis.topics import TopicsResult
@@ -129,9 +132,20 @@ def show(
     ctx: typer.Context,
     document: DocArgument,
     collection: CollectionOption = "default",
+    lines: Annotated[
+        str | None,
+        typer.Option(
+            "--lines",
+            metavar="A-B",
+            help="Print lines A to B of the text instead (the numbers of path:line).",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Everything about one document: metadata, statistics, keywords, summary, duplicates."""
+    if lines is not None:
+        _show_lines(ctx, document, collection, lines, json_output)
+        return
 
     async def work(app: AppContext) -> DocumentProfile:
         return await semantic_core(app).analysis.show(document, collection)
@@ -142,6 +156,32 @@ def show(
         ui.print_json(profile_json(profile))
     else:
         _render_profile(profile)
+
+
+def _show_lines(
+    ctx: typer.Context, document: str, collection: str, lines: str, json_output: bool
+) -> None:
+    from modules.semantic_core.analysis.lines import parse_line_range
+
+    try:
+        first, last = parse_line_range(lines)
+    except UsageError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--lines") from None
+
+    async def work(app: AppContext) -> DocumentLines:
+        return await semantic_core(app).analysis.lines(document, first, last, collection)
+
+    arguments = {"document": document, "collection": collection, "lines": lines}
+    found = run_command(ctx, "show", arguments, work, lambda r: {"passages": len(r.passages)})
+    if json_output:
+        ui.print_json(lines_json(found))
+        return
+    for passage in found.passages:
+        where = f"{ui.display_path(found.document.path)}:{passage.line_start}"
+        ui.print_line(f"{where}  {passage.heading}".rstrip())
+        width = len(str(passage.line_end))
+        for number, text in enumerate(passage.text.split("\n"), start=passage.line_start):
+            ui.print_line(f"{number:>{width}}  {text}".rstrip())
 
 
 # --- parsing and run summaries ------------------------------------------------------------

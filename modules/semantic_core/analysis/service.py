@@ -28,6 +28,7 @@ from modules.semantic_core.analysis.keywords import (
     find_keywords,
     keyword_data,
 )
+from modules.semantic_core.analysis.lines import DocumentLines, document_lines
 from modules.semantic_core.analysis.similar import (
     DEFAULT_TOP_K,
     SimilarHit,
@@ -98,6 +99,12 @@ class AnalysisService:
         top: int = DEFAULT_TOP,
     ) -> KeywordsResult:
         return await find_keywords(self._corpus, collection, document, top)
+
+    async def lines(
+        self, document: str, first: int, last: int, collection: str = DEFAULT_COLLECTION
+    ) -> DocumentLines:
+        """Lines ``first`` to ``last`` of a document's extracted text, as its chunks hold them."""
+        return await document_lines(self._corpus, collection, document, first, last)
 
     async def topics(
         self, collection: str = DEFAULT_COLLECTION, k: int | None = None
