@@ -66,6 +66,7 @@ app.command("keywords")(analysis.keywords)
 app.command("topics")(analysis.topics)
 app.command("show")(analysis.show)
 app.command("serve")(serve.serve)
+app.command("mcp")(serve.mcp)
 
 
 def main() -> None:

@@ -249,3 +249,24 @@ def _stop(data_dir: str) -> int:
         )
     ui.print_line(f"stopped analyzer serve (pid {reply.get('pid')}) for {data_dir}")
     return 0
+
+
+# --- mcp -------------------------------------------------------------------------------------
+
+
+def mcp(ctx: typer.Context) -> None:
+    """Serve the Model Context Protocol on stdin and stdout, for agents: tools search,
+    get_document, similar and status (through analyzer serve when it runs)."""
+    import asyncio
+
+    from analyzer.client import locate
+
+    state = ctx.ensure_object(CliState)
+    data_dir = locate.data_dir_from(str(state.data_dir) if state.data_dir else None, os.environ)
+    try:
+        from analyzer.server.mcp import serve_mcp
+
+        asyncio.run(serve_mcp(data_dir, ctx.find_root().command, state.overrides))
+    except AnalyzerError as exc:
+        ui.error(exc.message)
+        raise typer.Exit(exc.exit_code) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from analyzer import __version__
 from analyzer.client import locate
@@ -43,15 +43,31 @@ ACCEPT_TIMEOUT_S = 10.0
 STALE_WAIT_S = 0.5
 
 
-def forward(data_dir: str, argv: list[str], environ: Mapping[str, str]) -> int | None:
-    """The command's exit code from the data directory's server, or None to run it here."""
+Sink = Callable[[bytes, bytes], None]  # (STDOUT or STDERR, bytes)
+
+
+def forward(
+    data_dir: str,
+    argv: list[str],
+    environ: Mapping[str, str],
+    sink: Sink | None = None,
+    terminal: bool = True,
+) -> int | None:
+    """The command's exit code from the data directory's server, or None to run it here.
+
+    Its output goes to this process's stdout and stderr, or to ``sink``; ``terminal``:
+    describe this process's terminal to the server (else: no TTY, UTF-8).
+    """
     sock = _connect(data_dir)
     if sock is None:
         return None
+    request = _request(data_dir, argv, environ)
+    if not terminal:
+        request |= {"tty": [False, False, False], "size": None, "encoding": {}}
     with sock:
         try:
-            sock.sendall(json_frame(REQUEST, _request(data_dir, argv, environ)))
-            return _relay(sock, FrameReader(sock))
+            sock.sendall(json_frame(REQUEST, request))
+            return _relay(sock, FrameReader(sock), sink or _to_std_streams)
         except KeyboardInterrupt:
             return 130
         except (OSError, ProtocolError, _ServerGone):
@@ -108,8 +124,8 @@ def _request(data_dir: str, argv: list[str], environ: Mapping[str, str]) -> dict
     }
 
 
-def _relay(sock: socket.socket, frames: FrameReader) -> int | None:
-    """Write what the server sends where it belongs; its exit code, or None to run here."""
+def _relay(sock: socket.socket, frames: FrameReader, sink: Sink) -> int | None:
+    """Pass what the server sends to ``sink``; its exit code, or None to run it here."""
     sock.settimeout(ACCEPT_TIMEOUT_S)
     first = frames.read()
     if first is None:
@@ -124,7 +140,7 @@ def _relay(sock: socket.socket, frames: FrameReader) -> int | None:
             break
         kind, payload = received
         if kind in (STDOUT, STDERR):
-            _write(sys.stdout if kind == STDOUT else sys.stderr, payload)
+            sink(kind, payload)
             relayed = True
         elif kind == EXIT:
             return int(decode_json(payload).get("code", 1))
@@ -133,11 +149,16 @@ def _relay(sock: socket.socket, frames: FrameReader) -> int | None:
     if not relayed:
         raise _ServerGone  # before it said anything: the command runs here
     pid = decode_json(first[1]).get("pid", "?")
-    sys.stderr.write(
+    message = (
         f"error: the analyzer server (pid {pid}) stopped before the command finished; "
         "run the command again\n"
     )
+    sink(STDERR, message.encode("utf-8"))
     return 1
+
+
+def _to_std_streams(kind: bytes, payload: bytes) -> None:
+    _write(sys.stdout if kind == STDOUT else sys.stderr, payload)
 
 
 def _write(stream: object, payload: bytes) -> None:
