@@ -121,36 +121,42 @@ class ResidentServer:
     async def run(self, on_ready: Any = None) -> None:
         """Boot, listen until stopped, shut down cleanly. ``on_ready(server)`` once listening."""
         loop = asyncio.get_running_loop()
-        async with AppContext(self.settings, overrides=self._overrides) as app:
-            self.app = app
-            self._runner = CommandRunner(self._command, LoopContext(app, loop))
-            listener = await self._listen()
-            self._write_lock_record()
-            for number in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(number, self.stop, signal.Signals(number).name)
-            background = [
-                loop.create_task(self._warm_up()),
-                loop.create_task(self._idle_watch()),
-                *await self._start_extras(),
-            ]
+        try:
+            async with AppContext(self.settings, overrides=self._overrides) as app:
+                self.app = app
+                self._runner = CommandRunner(self._command, LoopContext(app, loop))
+                background = await self._start_extras()  # HTTP binds first: it may fail
+                try:
+                    await self._serve_until_stopped(loop, background, on_ready)
+                finally:
+                    for task in background:
+                        task.cancel()
+                    await asyncio.gather(*background, return_exceptions=True)
+                    await _stop_extras(self.extras)
+                    self._remove_socket()
+        finally:
+            self._pool.shutdown(wait=True)
+            self._release()
+        log.info("stopped")
+
+    async def _serve_until_stopped(
+        self, loop: asyncio.AbstractEventLoop, background: list[asyncio.Task[Any]], on_ready: Any
+    ) -> None:
+        listener = await self._listen()
+        self._write_lock_record()
+        background += [loop.create_task(self._warm_up()), loop.create_task(self._idle_watch())]
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(number, self.stop, signal.Signals(number).name)
+        try:
             log.info("serving %s (pid %d, version %s)", self.data_dir, os.getpid(), __version__)
             if on_ready is not None:
                 on_ready(self)
-            try:
-                await self._stopping.wait()
-                listener.close()
-                await self._finish_requests()
-            finally:
-                for task in background:
-                    task.cancel()
-                await asyncio.gather(*background, return_exceptions=True)
-                await _stop_extras(self.extras)
-                for number in (signal.SIGTERM, signal.SIGINT):
-                    loop.remove_signal_handler(number)
-                self._remove_socket()
-        self._pool.shutdown(wait=True)
-        self._release()
-        log.info("stopped")
+            await self._stopping.wait()
+            listener.close()
+            await self._finish_requests()
+        finally:
+            for number in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(number)
 
     def stop(self, reason: str = "stop requested") -> None:
         if self._stopping.is_set():

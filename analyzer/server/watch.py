@@ -1,0 +1,100 @@
+"""``analyzer serve --watch PATH...``: keep a collection current from file events.
+
+File events (watchfiles, extra ``server``) are debounced into passes. A pass is an
+incremental ingest of the watched paths through the same ingest service as
+``analyzer ingest --prune``: new and changed files are ingested, unchanged ones
+cost a stat, vanished ones are removed. Each pass is a recorded run; its summary
+goes to the log and to ``analyzer serve --status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from analyzer.errors import AnalyzerError, ConfigurationError
+
+if TYPE_CHECKING:
+    from analyzer.server.resident import ResidentServer
+
+log = logging.getLogger("analyzer.server")
+DEBOUNCE_MS = 500
+
+
+async def start_watch(server: ResidentServer) -> asyncio.Task[None]:
+    try:
+        import watchfiles  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "--watch needs the 'server' extra: pip install 'analyzer[server]'"
+        ) from None
+    missing = [str(p) for p in server.options.watch if not p.exists()]
+    if missing:
+        raise ConfigurationError(f"cannot watch {missing[0]}: it does not exist")
+    watcher = Watcher(server, list(server.options.watch), server.options.watch_collection)
+    server.extras["watch"] = watcher
+    return asyncio.get_running_loop().create_task(watcher.run())
+
+
+class Watcher:
+    def __init__(self, server: ResidentServer, paths: list[Path], collection: str) -> None:
+        self._server = server
+        self.paths = paths
+        self.collection = collection
+        self.passes = 0
+        self.last: dict[str, Any] | None = None
+        self._stop = asyncio.Event()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "paths": [str(p) for p in self.paths],
+            "collection": self.collection,
+            "passes": self.passes,
+            "last_pass": self.last,
+        }
+
+    async def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        from watchfiles import awatch
+
+        await self.ingest_pass("start")  # catch up with what changed while nobody watched
+        async for changes in awatch(*self.paths, debounce=DEBOUNCE_MS, stop_event=self._stop):
+            await self.ingest_pass(f"{len(changes)} file events")
+
+    async def ingest_pass(self, reason: str) -> None:
+        from modules.core.module import core
+        from modules.semantic_core.ingest.service import IngestOptions
+        from modules.semantic_core.module import semantic_core
+
+        app = self._server.app
+        assert app is not None
+        options = IngestOptions(collection=self.collection, prune=True)
+        work = semantic_core(app).ingest.ingest_paths(self.paths, options)
+        arguments = {"paths": [str(p) for p in self.paths], "collection": self.collection}
+        try:
+            report = await core(app).runs.record(
+                "ingest", {**arguments, "via": "watch"}, work, lambda r: r.summary()
+            )
+        except AnalyzerError as exc:
+            self.last = {"at": time.time(), "reason": reason, "error": exc.message}
+            log.warning("watch pass (%s) failed: %s", reason, exc.message)
+            return
+        finally:
+            self.passes += 1
+            self._server.touch()
+        summary = report.summary()
+        self.last = {"at": time.time(), "reason": reason, **summary}
+        log.info(
+            "watch pass (%s): %d new, %d updated, %d removed, %d unchanged, %d failed",
+            reason,
+            summary["new"],
+            summary["updated"],
+            summary["pruned"],
+            summary["unchanged"],
+            summary["failed"],
+        )

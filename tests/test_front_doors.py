@@ -1,0 +1,264 @@
+"""The server's other front doors, each through a real client: HTTP (httpx), MCP (the SDK's
+own stdio client) and --watch (files created, changed and deleted)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import REPO, SAMPLE_DOCS
+from tests.test_server import Server, analyzer, start_server, stop_process, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("front-doors") / "data"
+    done = analyzer(data, "ingest", str(SAMPLE_DOCS), "--json", server=False)
+    assert done.returncode == 0, done.stderr
+    return data
+
+
+@pytest.fixture(scope="module")
+def http_server(corpus_dir: Path) -> Iterator[tuple[Server, str]]:
+    port = free_port()
+    running = start_server(corpus_dir, "--http", f"127.0.0.1:{port}")
+    try:
+        yield running, f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(running.process)
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+def test_search_returns_what_query_json_prints(http_server: tuple[Server, str]) -> None:
+    server, url = http_server
+    answer = httpx.get(f"{url}/search", params={"q": "blossom end rot", "top_k": 3})
+    assert answer.status_code == 200
+    printed = json.loads(
+        analyzer(server.data_dir, "query", "blossom end rot", "--top-k", "3", "--json").stdout
+    )
+    body = answer.json()
+    body.pop("seconds"), printed.pop("seconds")
+    assert body == printed
+    posted = httpx.post(f"{url}/search", json={"query": "blossom end rot", "top_k": 3}).json()
+    posted.pop("seconds")
+    assert posted == printed
+
+
+def test_documents_similar_keywords_topics_duplicates_and_status(
+    http_server: tuple[Server, str],
+) -> None:
+    _, url = http_server
+    doc = httpx.get(f"{url}/documents/kitchen/bread-basics.md").json()
+    assert doc["title"].startswith("Bread Basics") and doc["statistics"]["chunks"] > 0
+    similar = httpx.get(f"{url}/similar/kitchen/bread-basics.md", params={"top_k": 2}).json()
+    assert Path(similar["results"][0]["document"]).name == "bread-basics-copy.md"
+    assert httpx.get(f"{url}/keywords").json()["keywords"]
+    assert len(httpx.get(f"{url}/topics", params={"k": 3}).json()["topics"]) == 3
+    assert httpx.get(f"{url}/duplicates").json()["pairs"]
+    status = httpx.get(f"{url}/status").json()
+    assert {db["name"] for db in status["databases"]} >= {"framework", "semantic_core"}
+    assert status["server"]["http"]["url"] == url
+    assert httpx.get(f"{url}/openapi.json").json()["info"]["title"] == "analyzer"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "words"),
+    [
+        ("get", "/documents/no-such-file.md", None, 404, "no document"),
+        ("get", "/search?q=x&collection=nope", None, 404, "no collection"),
+        ("get", "/search?q=x&mode=fuzzy", None, 400, "mode"),
+        ("get", "/search", None, 400, "q"),
+        ("post", "/search", b"{not json", 400, "not valid JSON"),
+        ("post", "/ingest", b'{"paths": ["relative/path"]}', 400, "absolute"),
+        ("get", "/ingest/999", None, 404, "no ingest job"),
+        ("post", "/search", b'{"query": "' + b"x" * 2_000_000 + b'"}', 413, "over"),
+    ],
+)
+def test_bad_requests_get_a_4xx_with_one_line(
+    http_server: tuple[Server, str],
+    method: str,
+    path: str,
+    body: bytes | None,
+    status: int,
+    words: str,
+) -> None:
+    _, url = http_server
+    headers = {"content-type": "application/json"}
+    answer = httpx.request(method.upper(), f"{url}{path}", content=body, headers=headers)
+    assert answer.status_code == status
+    error = answer.json()["error"]
+    assert words in error and "\n" not in error and "Traceback" not in error
+
+
+def test_an_ingest_job_reports_progress_then_its_report(
+    http_server: tuple[Server, str], tmp_path: Path
+) -> None:
+    _, url = http_server
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"n{i}.txt").write_text(f"Note {i}: the otter swims at dusk.\n")
+    started = httpx.post(f"{url}/ingest", json={"paths": [str(folder)], "collection": "otters"})
+    assert started.status_code == 202
+    job = started.json()["job"]
+    wait_until(lambda: httpx.get(f"{url}/ingest/{job}").json()["status"] != "running")
+    finished = httpx.get(f"{url}/ingest/{job}").json()
+    assert finished["status"] == "done" and finished["report"]["new"] == 5
+    found = httpx.get(f"{url}/search", params={"q": "otter", "collection": "otters"}).json()
+    assert len(found["results"]) == 5
+
+
+def test_a_token_is_required_off_loopback(corpus_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    running = start_server(corpus_dir_copy(corpus_dir, tmp_path), "--http", f"0.0.0.0:{port}")
+    try:
+        url = f"http://127.0.0.1:{port}/status"
+        assert httpx.get(url).status_code == 401
+        assert httpx.get(url, headers={"authorization": "Bearer wrong"}).status_code == 401
+        log = (running.data_dir / "server.log").read_text()
+        assert "shown once" not in log  # the token is printed once, to whoever started it
+    finally:
+        stop_process(running.process)
+
+
+def corpus_dir_copy(corpus_dir: Path, tmp_path: Path) -> Path:
+    """A data directory of its own (one server per data directory)."""
+    import shutil
+
+    target = tmp_path / "copy"
+    shutil.copytree(corpus_dir, target, ignore=shutil.ignore_patterns("server.*"))
+    return target
+
+
+def test_the_generated_token_opens_the_api(corpus_dir: Path, tmp_path: Path) -> None:
+    import re
+    import subprocess
+
+    port = free_port()
+    data = corpus_dir_copy(corpus_dir, tmp_path)
+    command = [sys.executable, "-m", "analyzer", "--data-dir", str(data), "serve"]
+    command += ["--foreground", "--http", f"0.0.0.0:{port}"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        token = re.search(r"token, shown once: (\S+)\)", line).group(1)
+        url = f"http://127.0.0.1:{port}/status"
+        assert httpx.get(url, headers={"authorization": f"Bearer {token}"}).status_code == 200
+    finally:
+        stop_process(process)
+
+
+# --- MCP ------------------------------------------------------------------------------------
+
+
+def call_tools(data_dir: Path, calls: list[tuple[str, dict]]) -> list[tuple[bool, object]]:
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    async def session() -> list[tuple[bool, object]]:
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "analyzer", "--data-dir", str(data_dir), "mcp"],
+            cwd=str(REPO),
+        )
+        results = []
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as client:
+            await client.initialize()
+            names = sorted(tool.name for tool in (await client.list_tools()).tools)
+            results.append((False, names))
+            for name, arguments in calls:
+                answer = await client.call_tool(name, arguments)
+                content = answer.structured_content or answer.content[0].text
+                results.append((answer.is_error, content))
+        return results
+
+    return asyncio.run(session())
+
+
+CALLS = [
+    ("search", {"query": "blossom end rot", "top_k": 2}),
+    ("get_document", {"document": "garden/growing-tomatoes.txt", "lines": "15-17"}),
+    ("similar", {"document": "kitchen/bread-basics.md", "top_k": 1}),
+    ("status", {}),
+    ("get_document", {"document": "no-such-file.md"}),
+]
+
+
+def check_tool_results(results: list[tuple[bool, object]]) -> None:
+    (_, names), search, lines, similar, status, missing = results
+    assert names == ["get_document", "search", "similar", "status"]
+    assert (
+        not search[0] and Path(search[1]["results"][0]["document"]).name == "growing-tomatoes.txt"
+    )
+    assert not lines[0] and lines[1]["lines"] == [15, 17] and lines[1]["passages"]
+    assert (
+        not similar[0] and Path(similar[1]["results"][0]["document"]).name == "bread-basics-copy.md"
+    )
+    assert not status[0] and status[1]["databases"]
+    assert missing[0] and "no document 'no-such-file.md'" in missing[1]
+
+
+def test_mcp_tools_work_without_a_server(corpus_dir: Path, tmp_path: Path) -> None:
+    check_tool_results(call_tools(corpus_dir_copy(corpus_dir, tmp_path), CALLS))
+
+
+def test_mcp_tools_go_through_the_running_server(corpus_dir: Path, tmp_path: Path) -> None:
+    data = corpus_dir_copy(corpus_dir, tmp_path)
+    running = start_server(data)
+    try:
+        check_tool_results(call_tools(data, CALLS))
+        log = (data / "server.log").read_text()
+        assert "query -> 0" in log and "show -> 1" in log
+    finally:
+        stop_process(running.process)
+
+
+# --- watch ----------------------------------------------------------------------------------
+
+
+def keyword_hits(data: Path, word: str) -> list[str]:
+    found = analyzer(data, "query", word, "--mode", "keyword", "--json")
+    if found.returncode != 0:  # no collection yet: the first pass has not run
+        return []
+    return [Path(r["document"]).name for r in json.loads(found.stdout)["results"]]
+
+
+def test_watch_picks_up_created_changed_and_deleted_files(tmp_path: Path) -> None:
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    (folder / "heron.txt").write_text("The heron waits by the pond.\n")
+    data = tmp_path / "data"
+    running = start_server(data, "--watch", str(folder))
+    try:
+        wait_until(lambda: keyword_hits(data, "heron") == ["heron.txt"])
+        (folder / "kingfisher.txt").write_text("The kingfisher dives into the river.\n")
+        wait_until(lambda: keyword_hits(data, "kingfisher") == ["kingfisher.txt"])
+        time.sleep(0.05)
+        (folder / "heron.txt").write_text("Otters play on the riverbank.\n")
+        wait_until(lambda: keyword_hits(data, "otters") == ["heron.txt"])
+        assert keyword_hits(data, "pond") == []
+        (folder / "kingfisher.txt").unlink()
+        wait_until(lambda: keyword_hits(data, "kingfisher") == [])
+        status = json.loads(analyzer(data, "serve", "--status", "--json").stdout)
+        assert status["watch"]["passes"] >= 4 and status["watch"]["last_pass"]["pruned"] == 1
+    finally:
+        stop_process(running.process)
