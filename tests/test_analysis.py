@@ -41,9 +41,9 @@ from modules.semantic_core.analysis.languages import detect_language
 from modules.semantic_core.analysis.summary import central_sentences
 from modules.semantic_core.analysis.topics import TooFewDocumentsError, kmeans, silhouette
 from modules.semantic_core.collections import EmptyCollectionError
-from modules.semantic_core.ingest.service import Record
+from modules.semantic_core.ingest.service import IngestOptions, Record
 from modules.semantic_core.module import semantic_core
-from tests.helpers import SAMPLE_DOCS, ingest_paths, ingest_records, within_app
+from tests.helpers import SAMPLE_DOCS, ingest_paths, ingest_records, run, within_app
 
 KNOWN_COPIES = {
     ("kitchen/bread-basics-copy.md", "kitchen/bread-basics.md"),
@@ -527,3 +527,33 @@ def test_summary_sentences_are_central_and_in_order() -> None:
     chosen = central_sentences(text, 2)
     assert "The weather was cold on Tuesday morning." not in chosen
     assert chosen == sorted(chosen, key=text.index)
+
+
+def test_a_long_lived_analysis_service_follows_writes_of_another_context(
+    tmp_path: Path, fake_models: Any
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in [("a.txt", "Herons wait by the pond."), ("b.txt", "Otters swim.")]:
+        (docs / name).write_text(text + "\n")
+    settings = Settings(data_dir=tmp_path / "data")
+    overrides = fake_models.overrides()
+
+    async def scenario() -> tuple[list[str], list[str], bool]:
+        async with AppContext(settings, overrides=overrides) as writer:
+            ingest_service = semantic_core(writer).ingest
+            await ingest_service.ingest_paths([docs], IngestOptions())
+            async with AppContext(settings, overrides=overrides) as reader:
+                analysis = semantic_core(reader).analysis
+                before = await analysis.similar("a.txt", top_k=5)
+                await analysis.keywords()
+                (docs / "c.txt").write_text("Herons and egrets wait by the pond.\n")
+                await ingest_service.ingest_paths([docs], IngestOptions())
+                after = await analysis.similar("a.txt", top_k=5)
+                keywords = await analysis.keywords()
+        names = [Path(h.document.path).name for h in before.hits]
+        return names, [Path(h.document.path).name for h in after.hits], keywords.cached
+
+    before, after, cached = run(scenario())
+    assert "c.txt" not in before and after[0] == "c.txt"
+    assert cached is False  # recomputed: the collection changed

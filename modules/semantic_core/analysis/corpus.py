@@ -36,10 +36,25 @@ class AmbiguousDocumentError(AnalyzerError):
 
 
 class Corpus:
-    """Read access to collections for analysis; every read goes through the CRUD service."""
+    """Read access to collections for analysis; every read goes through the CRUD service.
+
+    What is costly to read again (document vectors, the keyword table) is kept per
+    collection while its generation stays the same, so a long-lived process answers
+    from memory until a write anywhere changes the collection.
+    """
 
     def __init__(self, crud: CRUDService) -> None:
         self.crud = crud
+        self._kept: dict[tuple[str, int], tuple[int, Any]] = {}
+
+    def kept(self, kind: str, collection: Collection) -> Any | None:
+        """What ``keep`` stored for ``collection`` at its current generation, else None."""
+        found = self._kept.get((kind, collection.id))
+        return found[1] if found is not None and found[0] == collection.generation else None
+
+    def keep(self, kind: str, collection: Collection, value: Any) -> Any:
+        self._kept[(kind, collection.id)] = (collection.generation, value)
+        return value
 
     async def collection(self, name: str) -> Collection:
         """The collection called ``name``; it must hold at least one document."""
@@ -100,13 +115,16 @@ class Corpus:
 
     async def vectors(self, collection: Collection) -> tuple[np.ndarray, np.ndarray]:
         """Document ids and their stored vectors (normalised rows), in id order."""
+        kept = self.kept("vectors", collection)
+        if kept is not None:
+            return kept
         rows = await self.crud.values(
             Document, ["id", "embedding"], filters={"collection_id": collection.id}, order_by="id"
         )
         rows = [row for row in rows if row[1] is not None]
         ids = np.asarray([row[0] for row in rows], dtype=np.int64)
         matrix = from_blobs([row[1] for row in rows], collection.dimension)
-        return ids, normalise_rows(matrix)
+        return self.keep("vectors", collection, (ids, normalise_rows(matrix)))
 
     async def fingerprint(self, collection_id: int) -> str:
         """Changes whenever a document of the collection is added, changed or removed."""

@@ -183,10 +183,13 @@ async def find_keywords(
 
 async def keyword_data(corpus: Corpus, collection: Collection) -> tuple[dict[str, Any], bool]:
     """The cached keywords of a collection and its documents; recomputed when stale."""
+    kept = corpus.kept("keywords", collection)
+    if kept is not None:
+        return kept, True
     fingerprint = f"v{KEYWORDS_VERSION}:{await corpus.fingerprint(collection.id)}"
     cache = await corpus.crud.find(KeywordCache, {"collection_id": collection.id})
     if cache is not None and cache.fingerprint == fingerprint:
-        return cache.keywords, True
+        return corpus.keep("keywords", collection, cache.keywords), True
     data = await _compute(corpus, collection)
     row = {
         "collection_id": collection.id,
@@ -195,7 +198,7 @@ async def keyword_data(corpus: Corpus, collection: Collection) -> tuple[dict[str
         "computed_at": utcnow(),
     }
     await corpus.crud.bulk_upsert(KeywordCache, [row], conflict_columns=["collection_id"])
-    return data, False
+    return corpus.keep("keywords", collection, data), False
 
 
 async def _compute(corpus: Corpus, collection: Collection) -> dict[str, Any]:
