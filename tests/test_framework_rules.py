@@ -159,3 +159,34 @@ def test_the_application_shell_has_no_runtime_import_circle() -> None:
         return None
 
     assert [cycle for name in graph if (cycle := cycle_from(name))] == []
+
+
+CLIENT_MAY_IMPORT = {"analyzer", "platformdirs"}
+
+
+def test_the_client_imports_only_the_standard_library() -> None:
+    """The entry point decides before anything heavy loads; platformdirs (pure Python) only
+    for the default data directory."""
+    client = REPO / "analyzer" / "client"
+    stdlib = set(sys.stdlib_module_names)
+    found = {}
+    for path in sorted(client.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                allowed = top in stdlib or top in CLIENT_MAY_IMPORT
+                if top == "analyzer":
+                    allowed = name in ("analyzer", "analyzer.cli.app") or name.startswith(
+                        "analyzer.client"
+                    )
+                if not allowed:
+                    found[f"{path.name}:{node.lineno}"] = name
+    # analyzer.cli.app is imported only to run a command here, after the decision.
+    assert found == {}

@@ -291,7 +291,9 @@ class ResidentServer:
             else:
                 writer.write(json_frame(DECLINED, {"reason": f"unknown request {kind!r}"}))
             await writer.drain()
-        except (ProtocolError, asyncio.IncompleteReadError, TimeoutError, ConnectionError) as exc:
+        except ConnectionError:
+            log.info("a client went away before its answer was sent")
+        except (ProtocolError, asyncio.IncompleteReadError, TimeoutError) as exc:
             log.warning("dropped a connection: %s", exc or type(exc).__name__)
         except Exception:
             log.exception("a connection failed; its client runs the command itself")
