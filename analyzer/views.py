@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from modules.semantic_core.analysis.similar import SimilarHit, SimilarResult
     from modules.semantic_core.analysis.topics import TopicsResult
     from modules.semantic_core.documents import DocumentRef
-    from modules.semantic_core.ingest.service import IngestReport
+    from modules.semantic_core.ingest.report import IngestReport
     from modules.semantic_core.search.evaluation import EvalReport
     from modules.semantic_core.search.service import Hit, SearchResult
 

@@ -16,7 +16,8 @@ from analyzer.app_context import AppContext
 from analyzer.cli.app import app
 from analyzer.cli.runner import CliState
 from analyzer.settings import Settings
-from modules.semantic_core.ingest.service import IngestOptions, IngestReport, Record
+from modules.semantic_core.ingest.report import IngestReport
+from modules.semantic_core.ingest.service import IngestOptions, Record
 from modules.semantic_core.module import MODELS_SERVICE, semantic_core
 
 T = TypeVar("T")

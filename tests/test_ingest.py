@@ -13,7 +13,8 @@ import pytest
 
 from analyzer.settings import Settings
 from modules.semantic_core.collections import ModelMismatchError
-from modules.semantic_core.ingest.service import IngestReport, Record
+from modules.semantic_core.ingest.report import IngestReport
+from modules.semantic_core.ingest.service import Record
 from tests import helpers
 from tests.helpers import SAMPLE_DOCS, FakeModels
 
@@ -188,7 +189,7 @@ def test_a_forced_model_change_embeds_each_chunk_once(
 def test_a_run_that_dies_after_the_model_switch_leaves_its_files_to_the_next_run(
     settings: Settings, fake_models: FakeModels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import modules.semantic_core.ingest.service as ingest_module
+    import modules.semantic_core.ingest.run as ingest_module
 
     ingest(settings, SAMPLE_DOCS / "kitchen", models=fake_models)
 
@@ -296,7 +297,7 @@ def test_sample_latin1_recipe_is_decoded(settings: Settings) -> None:
 def test_a_file_vanishing_between_listing_and_reading(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import modules.semantic_core.ingest.service as ingest_module
+    import modules.semantic_core.ingest.run as ingest_module
 
     folder = tmp_path / "docs"
     folder.mkdir()

@@ -16,7 +16,7 @@ from modules.semantic_core.module import semantic_core
 
 if TYPE_CHECKING:
     from analyzer.app_context import AppContext
-    from modules.semantic_core.ingest.service import IngestReport
+    from modules.semantic_core.ingest.report import IngestReport
 
 
 def _size(value: str) -> int:

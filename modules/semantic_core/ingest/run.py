@@ -1,0 +1,483 @@
+"""One ingest run, in named steps: re-embed, prepare, embed, write, count, prune.
+
+See ``service`` for the order of the steps and what each guarantees. Preparing and
+embedding run in a worker thread; writing and counting on the event loop, so the
+report changes in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from analyzer.errors import ConflictError
+from analyzer.paths import absolute
+from modules.core.database.crud_service import CRUDService
+from modules.semantic_core.db_models import Chunk, Collection, Document
+from modules.semantic_core.embeddings.inputs import chunk_passage
+from modules.semantic_core.embeddings.registry import NamedEmbedder
+from modules.semantic_core.ingest.chunking import ChunkPiece, chunk_document
+from modules.semantic_core.ingest.extract import (
+    Extracted,
+    Unextractable,
+    UnsupportedFile,
+    extract,
+)
+from modules.semantic_core.ingest.files import FoundFile, read_regular_file
+from modules.semantic_core.ingest.report import (
+    IngestProgress,
+    IngestReport,
+    Problem,
+    ProgressCallback,
+)
+from modules.semantic_core.vectors import mean_vector, to_blob
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from modules.semantic_core.ingest.service import IngestOptions, Record
+
+# numpy is imported where vectors are made: an unchanged re-ingest never needs it.
+BATCH_FILES = 64
+EMBED_BATCH_CHUNKS = 1024
+WRITE_BATCH_IDS = 500  # ids per IN (...) list, well inside SQLite's variable limit
+
+
+@dataclass
+class Known:
+    """What the collection already holds for one path."""
+
+    id: int
+    size: int
+    mtime_ns: int
+    content_hash: str
+
+
+@dataclass
+class _Prepared:
+    """A document ready to write: extracted, chunked, waiting for its vectors."""
+
+    path: str
+    uid: str
+    extracted: Extracted
+    chunks: list[ChunkPiece]
+    content_hash: str
+    size: int
+    mtime_ns: int
+    existing_id: int | None
+    vectors: np.ndarray | None = None
+
+    def model_inputs(self) -> list[str]:
+        title = self.extracted.title
+        return [chunk_passage(stored_heading(title, c.heading), c.text) for c in self.chunks]
+
+
+@dataclass
+class _Batch:
+    """What preparing one batch of inputs found; nothing is counted until it is written."""
+
+    size: int
+    documents: list[_Prepared] = field(default_factory=list)
+    touched: list[tuple[int, int, int]] = field(default_factory=list)  # (id, size, mtime)
+    unchanged: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class _Written:
+    new: int = 0
+    updated: int = 0
+    chunks: int = 0
+    conflicts: list[Problem] = field(default_factory=list)
+
+
+class IngestRun:
+    """One ingest run: where it writes, with which model, and what it has done so far."""
+
+    def __init__(
+        self,
+        crud: CRUDService,
+        collection: Collection,
+        embedder: NamedEmbedder,
+        known: dict[str, Known],
+        options: IngestOptions,
+        progress: ProgressCallback | None,
+        switches_model: bool,
+    ) -> None:
+        self.crud = crud
+        self.collection = collection
+        self.embedder = embedder
+        self.known = known
+        self.options = options
+        self.progress = progress
+        self.switches_model = switches_model
+        self.report = IngestReport(collection.name, embedder.model_id)
+        self.total = 0
+        self.done = 0
+
+    def finish(self, started: float) -> IngestReport:
+        self.report.seconds = time.perf_counter() - started
+        return self.report
+
+    # --- step: re-embed ------------------------------------------------------------
+
+    async def reembed(self, reprocessed: set[str]) -> None:
+        """Move the collection to this run's model (see the module docstring, step 3)."""
+        keep = {doc.id for path, doc in self.known.items() if path not in reprocessed}
+        redo = [doc.id for path, doc in self.known.items() if path in reprocessed]
+        rows = [
+            row
+            for row in await self.crud.values(
+                Chunk,
+                ["id", "document_id", "heading", "text"],
+                where=[Chunk.document_id.in_(_document_ids(self.collection.id))],
+                order_by="id",
+            )
+            if row[1] in keep
+        ]
+        inputs = [chunk_passage(heading, text) for _, _, heading, text in rows]
+        vectors = await asyncio.to_thread(_embed, self.embedder, inputs)
+        async with self.crud.transaction(Chunk) as session:
+            for (chunk_id, *_), vector in zip(rows, vectors, strict=True):
+                await self.crud.update_where(
+                    Chunk, {"id": chunk_id}, {"embedding": to_blob(vector)}, session=session
+                )
+            await _store_document_vectors(self.crud, rows, vectors, session)
+            await self._forget_vectors(redo, session)
+            await self._bind_model(session)
+            await self._next_generation(session)
+        self.report.reembedded = len(rows)
+
+    async def _forget_vectors(self, document_ids: list[int], session: Any) -> None:
+        """Old-model vectors go; a reset fingerprint makes any next run re-process these."""
+        for start in range(0, len(document_ids), WRITE_BATCH_IDS):
+            ids = document_ids[start : start + WRITE_BATCH_IDS]
+            await self.crud.update_where(
+                Chunk, {"document_id": ids}, {"embedding": None}, session=session
+            )
+            await self.crud.update_where(
+                Document,
+                {"id": ids},
+                {"embedding": None, "content_hash": "", "mtime_ns": -1},
+                session=session,
+            )
+
+    async def _bind_model(self, session: Any) -> None:
+        collection, embedder = self.collection, self.embedder
+        settings = {**collection.settings, "model": embedder.spec}
+        await self.crud.update_where(
+            Collection,
+            {"id": collection.id},
+            {"model_id": embedder.model_id, "dimension": embedder.dimension, "settings": settings},
+            session=session,
+        )
+        collection.model_id, collection.dimension = embedder.model_id, embedder.dimension
+        collection.settings = settings
+
+    # --- step: prepare (worker thread) ------------------------------------------------
+
+    def prepare_file(self, found: FoundFile, batch: _Batch) -> None:
+        """Read, hash, extract and chunk one file into ``batch``, or note why not."""
+        path = found.path
+        previous = self.known.get(path)
+        force = self.options.force
+        if (
+            previous is not None
+            and not force
+            and (previous.size, previous.mtime_ns) == (found.size, found.mtime_ns)
+        ):
+            batch.unchanged += 1
+            return
+        try:
+            data = read_regular_file(found.path, self.options.max_file_size)
+        except FileNotFoundError:
+            batch.problems.append(Problem(path, "failed", "vanished before it could be read"))
+            return
+        except OSError as exc:
+            reason = f"cannot read ({exc.strerror or exc})"
+            batch.problems.append(Problem(path, "failed", reason))
+            return
+        digest = hashlib.sha256(data).hexdigest()
+        if previous is not None and not force and previous.content_hash == digest:
+            batch.unchanged += 1
+            batch.touched.append((previous.id, found.size, found.mtime_ns))
+            return
+        try:
+            extracted = extract(data, Path(found.path))
+        except UnsupportedFile as exc:
+            batch.problems.append(Problem(path, "skipped", str(exc)))
+            return
+        except Unextractable as exc:
+            batch.problems.append(Problem(path, "failed", str(exc)))
+            return
+        batch.documents.append(
+            _Prepared(
+                path=path,
+                uid=hashlib.sha1(path.encode("utf-8")).hexdigest()[:16],
+                extracted=extracted,
+                chunks=chunk_document(extracted),
+                content_hash=digest,
+                size=found.size,
+                mtime_ns=found.mtime_ns,
+                existing_id=previous.id if previous else None,
+            )
+        )
+
+    def prepare_record(self, record: Record, batch: _Batch) -> None:
+        text = record.text if not record.title else f"{record.title}\n\n{record.text}"
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        previous = self.known.get(record.uid)
+        if previous is not None and not self.options.force and previous.content_hash == digest:
+            batch.unchanged += 1
+            return
+        if not text.strip():
+            batch.problems.append(Problem(record.uid, "skipped", "empty record"))
+            return
+        extracted = Extracted(text=text, title=record.title, format="record")
+        batch.documents.append(
+            _Prepared(
+                path=record.uid,
+                uid=record.uid,
+                extracted=extracted,
+                chunks=chunk_document(extracted),
+                content_hash=digest,
+                size=len(text.encode("utf-8")),
+                mtime_ns=0,
+                existing_id=previous.id if previous else None,
+            )
+        )
+
+    # --- steps: prepare, embed, write, report, as a pipeline ---------------------------
+
+    async def process(self, items: Sequence[Any], prepare: Callable[[Any, _Batch], None]) -> None:
+        """Prepare and embed batch n+1 in a worker thread while batch n is written.
+
+        SQLite does its work in the driver's thread with the GIL released, so reading,
+        extracting and embedding overlap with inserting and indexing.
+        """
+        self.total = len(items)
+        writing: asyncio.Task[None] | None = None
+        try:
+            for start in range(0, len(items), BATCH_FILES):
+                batch = await asyncio.to_thread(
+                    self._prepare_and_embed, prepare, items[start : start + BATCH_FILES]
+                )
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self._write_and_count(batch))
+            if writing is not None:
+                await writing
+                writing = None
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+
+    def _prepare_and_embed(
+        self, prepare: Callable[[Any, _Batch], None], items: Sequence[Any]
+    ) -> _Batch:
+        batch = _Batch(size=len(items))
+        for item in items:
+            prepare(item, batch)
+        self._embed(batch)
+        return batch
+
+    def _embed(self, batch: _Batch) -> None:
+        if not batch.documents:
+            return  # nothing to embed: an unchanged batch never loads the model
+        inputs = [text for item in batch.documents for text in item.model_inputs()]
+        vectors = _embed(self.embedder, inputs)
+        offset = 0
+        for item in batch.documents:
+            item.vectors = vectors[offset : offset + len(item.chunks)]
+            offset += len(item.chunks)
+
+    async def _write_and_count(self, batch: _Batch) -> None:
+        written = await self._write(batch) if batch.documents or batch.touched else _Written()
+        self._count(batch, written)
+
+    def _count(self, batch: _Batch, written: _Written) -> None:
+        """The one place where a run's report changes."""
+        report = self.report
+        report.new += written.new
+        report.updated += written.updated
+        report.chunks += written.chunks
+        report.unchanged += batch.unchanged
+        for problem in [*batch.problems, *written.conflicts]:
+            report.problems.append(problem)
+            if problem.status == "skipped":
+                report.skipped += 1
+            else:
+                report.failed += 1
+        self.done += batch.size
+        if self.progress is not None and batch.size:
+            self.progress(IngestProgress(self.done, self.total, report.chunks))
+
+    def count_skipped(self, skipped: Iterable[Any]) -> None:
+        batch = _Batch(size=0)
+        batch.problems = [Problem(str(s.path), "skipped", s.reason) for s in skipped]
+        self._count(batch, _Written())
+
+    async def _write(self, batch: _Batch) -> _Written:
+        try:
+            async with self.crud.transaction(Document) as session:
+                return await self._write_documents(batch.documents, batch.touched, session)
+        except ConflictError:
+            # Another writer got there first for some path: retry one document at a time
+            # so the others still land and the loser is reported.
+            written = _Written()
+            for item in batch.documents:
+                try:
+                    async with self.crud.transaction(Document) as session:
+                        one = await self._write_documents([item], [], session)
+                except ConflictError as exc:
+                    written.conflicts.append(Problem(item.path, "failed", exc.message))
+                    continue
+                written.new += one.new
+                written.updated += one.updated
+                written.chunks += one.chunks
+            return written
+
+    async def _write_documents(
+        self, prepared: list[_Prepared], touched: list[tuple[int, int, int]], session: Any
+    ) -> _Written:
+        crud = self.crud
+        for doc_id, size, mtime_ns in touched:
+            await crud.update_where(
+                Document,
+                {"id": doc_id},
+                {"size_bytes": size, "mtime_ns": mtime_ns},
+                session=session,
+            )
+        replaced = [p.existing_id for p in prepared if p.existing_id is not None]
+        if replaced:
+            await crud.delete_where(Chunk, {"document_id": replaced}, session=session)
+        new_docs = []
+        for item in prepared:
+            values = _document_values(self.collection.id, item)
+            if item.existing_id is None:
+                new_docs.append(Document(**values))
+            else:
+                await crud.update_where(Document, {"id": item.existing_id}, values, session=session)
+        await crud.create_many(new_docs, session=session)
+        ids = iter(d.id for d in new_docs)
+        rows = []
+        for item in prepared:
+            doc_id = item.existing_id if item.existing_id is not None else next(ids)
+            rows.extend(_chunk_rows(doc_id, item))
+        await crud.bulk_insert(Chunk, rows, session=session)
+        if prepared:
+            await self._next_generation(session)
+        return _Written(new=len(new_docs), updated=len(replaced), chunks=len(rows))
+
+    async def _next_generation(self, session: Any) -> None:
+        """Every write that changes documents or chunks marks the collection as changed."""
+        await self.crud.update_where(
+            Collection,
+            {"id": self.collection.id},
+            {"generation": Collection.generation + 1},
+            session=session,
+        )
+
+    # --- step: prune ---------------------------------------------------------------
+
+    async def prune(self, roots: Sequence[Path], seen: set[str]) -> None:
+        prefixes = [str(absolute(r)) for r in roots]
+        vanished = [
+            doc.id
+            for path, doc in self.known.items()
+            if path not in seen
+            and any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+            and not os.path.exists(path)
+        ]
+        if vanished:
+            async with self.crud.transaction(Document) as session:
+                self.report.pruned = await self.crud.delete_where(
+                    Document, {"id": vanished}, session=session
+                )
+                await self._next_generation(session)
+
+
+def stored_heading(title: str, heading: str) -> str:
+    """Heading paths start with the document's title, so every chunk is findable by it."""
+    if not title or heading == title or heading.startswith(f"{title} > "):
+        return heading or title
+    return f"{title} > {heading}" if heading else title
+
+
+def _document_ids(collection_id: int) -> Any:
+    from sqlalchemy import select
+
+    return select(Document.id).where(Document.collection_id == collection_id)
+
+
+def _embed(embedder: NamedEmbedder, texts: list[str]) -> np.ndarray:
+    import numpy as np
+
+    if not texts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    parts = [
+        embedder.encode(texts[i : i + EMBED_BATCH_CHUNKS])
+        for i in range(0, len(texts), EMBED_BATCH_CHUNKS)
+    ]
+    return np.vstack(parts).astype(np.float32)
+
+
+def _document_values(collection_id: int, item: _Prepared) -> dict[str, Any]:
+    extracted = item.extracted
+    vectors = item.vectors
+    return {
+        "collection_id": collection_id,
+        "uid": item.uid,
+        "path": item.path,
+        "title": extracted.title,
+        "format": extracted.format,
+        "content_hash": item.content_hash,
+        "size_bytes": item.size,
+        "mtime_ns": item.mtime_ns,
+        "char_count": len(extracted.text),
+        "meta": dict(extracted.metadata),
+        "embedding": to_blob(mean_vector(vectors))
+        if vectors is not None and len(vectors)
+        else None,
+    }
+
+
+def _chunk_rows(document_id: int, item: _Prepared) -> list[dict[str, Any]]:
+    assert item.vectors is not None
+    title = item.extracted.title
+    return [
+        {
+            "document_id": document_id,
+            "ordinal": c.ordinal,
+            "text": c.text,
+            "heading": stored_heading(title, c.heading),
+            "char_start": c.char_start,
+            "char_end": c.char_end,
+            "line_start": c.line_start,
+            "line_end": c.line_end,
+            "token_count": c.token_count,
+            "embedding": to_blob(vector),
+        }
+        for c, vector in zip(item.chunks, item.vectors, strict=True)
+    ]
+
+
+async def _store_document_vectors(
+    crud: CRUDService, rows: list[tuple[Any, ...]], vectors: np.ndarray, session: Any
+) -> None:
+    by_document: dict[int, list[int]] = {}
+    for index, (_, document_id, _, _) in enumerate(rows):
+        by_document.setdefault(document_id, []).append(index)
+    for document_id, indexes in by_document.items():
+        await crud.update_where(
+            Document,
+            {"id": document_id},
+            {"embedding": to_blob(mean_vector(vectors[indexes]))},
+            session=session,
+        )
