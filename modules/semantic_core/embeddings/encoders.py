@@ -232,8 +232,15 @@ class OnnxEncoder:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # onnxruntime graph rewrites the model is faster without (config.json
+        # "ort_disabled_optimizers"): on this runtime SkipLayerNormalization and
+        # BiasGelu are slower than the LayerNormalization + Add / Gelu they replace.
+        disabled = list(config.get("ort_disabled_optimizers") or [])
         session = ort.InferenceSession(
-            str(directory / "model.onnx"), sess_options=opts, providers=["CPUExecutionProvider"]
+            str(directory / "model.onnx"),
+            sess_options=opts,
+            providers=["CPUExecutionProvider"],
+            **({"disabled_optimizers": disabled} if disabled else {}),
         )
         return cls(session, _load_tokenizer(directory), config)
 
