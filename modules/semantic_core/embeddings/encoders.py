@@ -236,12 +236,18 @@ class OnnxEncoder:
         # "ort_disabled_optimizers"): on this runtime SkipLayerNormalization and
         # BiasGelu are slower than the LayerNormalization + Add / Gelu they replace.
         disabled = list(config.get("ort_disabled_optimizers") or [])
-        session = ort.InferenceSession(
-            str(directory / "model.onnx"),
-            sess_options=opts,
-            providers=["CPUExecutionProvider"],
-            **({"disabled_optimizers": disabled} if disabled else {}),
-        )
+        path, providers = str(directory / "model.onnx"), ["CPUExecutionProvider"]
+        try:
+            session = ort.InferenceSession(
+                path,
+                sess_options=opts,
+                providers=providers,
+                **({"disabled_optimizers": disabled} if disabled else {}),
+            )
+        except TypeError:
+            # ``disabled_optimizers`` is not a documented parameter: a runtime without it
+            # loads the same graph, with the same results, only slower.
+            session = ort.InferenceSession(path, sess_options=opts, providers=providers)
         return cls(session, _load_tokenizer(directory), config)
 
     def encode(
