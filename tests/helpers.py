@@ -104,6 +104,19 @@ def one_line_error(result: Result, code: int, *fragments: str) -> str:
     return lines[0]
 
 
+def count_rows(database: Path, table: str) -> int:
+    """Rows of ``table`` in a SQLite file, read by a connection of its own; 0 if it is not there."""
+    import sqlite3
+
+    conn = sqlite3.connect(database, timeout=10)
+    try:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
 # --- services ---------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import SAMPLE_DOCS, cli, one_line_error
+from tests.helpers import SAMPLE_DOCS, cli, count_rows, one_line_error
 
 
 def test_ingest_json_reports_counts_and_records_the_run(data_dir: Path) -> None:
@@ -72,32 +72,22 @@ def test_an_ingest_killed_midway_leaves_consistent_data_and_the_next_run_finishe
     database = data_dir / "semantic_core.db"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and child.poll() is None:  # wait for the first batches
-        if database.exists() and _count(database, "documents") > 0:
+        if database.exists() and count_rows(database, "documents") > 0:
             break
         time.sleep(0.05)
     if child.poll() is None:
         os.kill(child.pid, signal.SIGKILL)
     child.wait()
     # chunks_fts_docsize holds one row per indexed chunk: the index matches the table.
-    assert _count(database, "chunks") == _count(database, "chunks_fts_docsize")
+    assert count_rows(database, "chunks") == count_rows(database, "chunks_fts_docsize")
     finished = subprocess.run([*command, "--json"], capture_output=True, text=True, check=False)
     assert finished.returncode == 0, finished.stderr
     report = json.loads(finished.stdout)
     assert report["new"] + report["unchanged"] == 1500 and report["failed"] == 0
-    assert _count(database, "documents") == 1500
-    assert _count(database, "chunks") == _count(database, "chunks_fts_docsize") == 1500
+    assert count_rows(database, "documents") == 1500
+    assert count_rows(database, "chunks") == count_rows(database, "chunks_fts_docsize") == 1500
     conn = sqlite3.connect(database)
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     conn.close()
 
 
-def _count(database: Path, table: str) -> int:
-    import sqlite3
-
-    conn = sqlite3.connect(database, timeout=10)
-    try:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        conn.close()

@@ -36,7 +36,7 @@ from analyzer.client.protocol import (
     decode_json,
     json_frame,
 )
-from tests.helpers import REPO, SAMPLE_DOCS
+from tests.helpers import REPO, SAMPLE_DOCS, count_rows
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 120
@@ -477,7 +477,7 @@ def test_kill_9_mid_request_falls_back_and_leaves_the_data_intact(tmp_path: Path
         )
         wait_until(lambda: served_running(data) > 0)
         database = data / "semantic_core.db"
-        wait_until(lambda: count(database, "documents") > 0)
+        wait_until(lambda: count_rows(database, "documents") > 0)
         running.process.kill()
         out, err = client.communicate(timeout=TIMEOUT_S)
     finally:
@@ -485,22 +485,12 @@ def test_kill_9_mid_request_falls_back_and_leaves_the_data_intact(tmp_path: Path
     assert client.returncode == 0, err  # nothing had been printed: it ran here instead
     report = json.loads(out)
     assert report["new"] + report["unchanged"] == 1500 and report["failed"] == 0
-    assert count(database, "documents") == 1500
-    assert count(database, "chunks") == count(database, "chunks_fts_docsize") == 1500
+    assert count_rows(database, "documents") == 1500
+    assert count_rows(database, "chunks") == count_rows(database, "chunks_fts_docsize") == 1500
     conn = sqlite3.connect(database)
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     conn.close()
     assert not (data / locate.SOCKET_NAME).exists()  # the stale socket went with the fallback
-
-
-def count(database: Path, table: str) -> int:
-    conn = sqlite3.connect(database, timeout=10)
-    try:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        conn.close()
 
 
 class FakeServer:

@@ -6,7 +6,6 @@ import ipaddress
 import os
 import re
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -173,16 +172,9 @@ def _start_background(ctx: typer.Context, data_dir: str) -> None:
             f"analyzer serve is already running for {data_dir} (pid {pid}); "
             "stop it with analyzer serve --stop"
         )
-    command = [sys.executable, "-m", "analyzer", "--data-dir", data_dir, "serve"]
-    command += _forwarded_options(ctx) + ["--foreground", "--detached"]
-    child = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        text=True,
-    )
+    from analyzer.client.spawn import detached_server
+
+    child = detached_server(data_dir, _forwarded_options(ctx), report=True)
     assert child.stdout is not None and child.stderr is not None
     line = child.stdout.readline()
     if not line:

@@ -22,6 +22,7 @@ from analyzer.client.protocol import (
     decode_json,
     json_frame,
 )
+from analyzer.client.spawn import detached_server
 
 AUTO_IDLE_TIMEOUT = "15m"
 # Environment a command's output depends on, beyond the ANALYZER_* settings.
@@ -196,21 +197,10 @@ def _terminal_size() -> list[int] | None:
 
 def start_in_background(data_dir: str) -> None:
     """``ANALYZER_SERVER=auto``: start a server for the next command; never wait for it."""
-    import subprocess
-
     if locate.server_alive(data_dir):
         return
-    command = [sys.executable, "-m", "analyzer", "--data-dir", data_dir, "serve"]
-    command += ["--idle-timeout", AUTO_IDLE_TIMEOUT, "--foreground", "--detached"]
     try:
-        subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            close_fds=True,
-        )
+        detached_server(data_dir, ["--idle-timeout", AUTO_IDLE_TIMEOUT], report=False)
     except OSError:
         pass  # the command still runs here; the next one will try again
 
