@@ -104,6 +104,14 @@ def one_line_error(result: Result, code: int, *fragments: str) -> str:
     return lines[0]
 
 
+def write_notes(folder: Path, count: int) -> Path:
+    """``count`` small text files, each its own document, in ``folder`` (created)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"note-{i:04d}.txt").write_text(f"Note {i}\n\nThe tide table for day {i}.\n")
+    return folder
+
+
 def count_rows(database: Path, table: str) -> int:
     """Rows of ``table`` in a SQLite file, read by a connection of its own; 0 if it is not there."""
     import sqlite3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import SAMPLE_DOCS, cli, count_rows, one_line_error
+from tests.helpers import SAMPLE_DOCS, cli, count_rows, one_line_error, write_notes
 
 
 def test_ingest_json_reports_counts_and_records_the_run(data_dir: Path) -> None:
@@ -63,10 +63,7 @@ def test_an_ingest_killed_midway_leaves_consistent_data_and_the_next_run_finishe
     import sys
     import time
 
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(1500):
-        (folder / f"note-{i:04d}.txt").write_text(f"Note {i}\n\nThe tide table for day {i}.\n")
+    folder = write_notes(tmp_path / "many", 1500)
     command = [sys.executable, "-m", "analyzer", "--data-dir", str(data_dir), "ingest", str(folder)]
     child = subprocess.Popen([*command, "--json"], stdout=subprocess.DEVNULL)
     database = data_dir / "semantic_core.db"

@@ -14,8 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import REPO, SAMPLE_DOCS
-from tests.test_server import Server, analyzer, start_server, stop_process, wait_until
+from tests.helpers import REPO
+from tests.test_server import (
+    Server,
+    analyzer,
+    ingested_sample_docs,
+    start_server,
+    stop_process,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +35,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("front-doors") / "data"
-    done = analyzer(data, "ingest", str(SAMPLE_DOCS), "--json", server=False)
-    assert done.returncode == 0, done.stderr
-    return data
+    return ingested_sample_docs(tmp_path_factory, "front-doors")
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ from analyzer.client.protocol import (
     decode_json,
     json_frame,
 )
-from tests.helpers import REPO, SAMPLE_DOCS, count_rows
+from tests.helpers import REPO, SAMPLE_DOCS, count_rows, write_notes
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 120
@@ -95,13 +95,17 @@ def stop_process(process: subprocess.Popen[str]) -> None:
             stream.close()
 
 
-@pytest.fixture(scope="module")
-def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """sample_docs ingested once for this module (in-process, no server involved)."""
-    data = tmp_path_factory.mktemp("served") / "data"
+def ingested_sample_docs(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A data directory with sample_docs ingested in-process (no server involved)."""
+    data = tmp_path_factory.mktemp(name) / "data"
     done = analyzer(data, "ingest", str(SAMPLE_DOCS), "--json", server=False)
     assert done.returncode == 0, done.stderr
     return data
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ingested_sample_docs(tmp_path_factory, "served")
 
 
 @pytest.fixture(scope="module")
@@ -316,10 +320,7 @@ def test_a_query_sees_an_ingest_another_process_just_finished(
 def test_queries_run_concurrently_with_an_ingest_in_another_process(
     server: Server, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(600):
-        (folder / f"note-{i:04d}.txt").write_text(f"Note {i}\n\nThe tide table for day {i}.\n")
+    folder = write_notes(tmp_path / "many", 600)
     ingest = subprocess.Popen(
         [sys.executable, "-m", "analyzer", "--data-dir", str(server.data_dir), "--no-server"]
         + ["ingest", str(folder), "--collection", "notes", "--json"],
@@ -464,10 +465,7 @@ def test_a_socket_left_by_a_dead_server_is_removed_and_the_command_runs_here(
 def test_kill_9_mid_request_falls_back_and_leaves_the_data_intact(tmp_path: Path) -> None:
     data = tmp_path / "data"
     running = start_server(data)
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(1500):
-        (folder / f"note-{i:04d}.txt").write_text(f"Note {i}\n\nThe tide table for day {i}.\n")
+    folder = write_notes(tmp_path / "many", 1500)
     try:
         client = subprocess.Popen(
             [sys.executable, "-m", "analyzer", "--data-dir", str(data), "ingest", str(folder)]
