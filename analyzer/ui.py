@@ -116,7 +116,9 @@ def print_json_line(data: Any) -> None:
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", header_style="bold")
+    # At least as wide as its title, so the title stays on one line when the cells are
+    # narrow ("Ingested into 'default' in 12.5 s" over two short columns).
+    table = Table(title=title, title_justify="left", header_style="bold", min_width=len(title))
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:

@@ -88,3 +88,13 @@ def test_an_ingest_killed_midway_leaves_consistent_data_and_the_next_run_finishe
     conn.close()
 
 
+
+
+def test_the_summary_title_stays_on_one_line(data_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Some words.\n")
+    result = cli("--data-dir", str(data_dir), "ingest", str(folder), env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("Ingested into 'default' in ") and first.rstrip().endswith(" s")

@@ -328,3 +328,86 @@ def test_html_chrome_is_dropped(settings: Settings) -> None:
         "enable JavaScript",
     ):
         assert junk not in texts
+
+
+# --- no single input ends a run ------------------------------------------------------------
+
+
+def test_an_unexpected_error_in_one_file_fails_that_file_only(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modules.semantic_core.ingest.run as run_module
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("a.txt", "cursed.txt", "c.txt"):
+        (folder / name).write_text(f"The text of {name}.\n")
+    real_extract = run_module.extract
+
+    def extract(data: bytes, path: Path) -> Any:
+        if path.name == "cursed.txt":
+            raise ValueError("a bug in an extractor\nwith a second line")
+        return real_extract(data, path)
+
+    monkeypatch.setattr(run_module, "extract", extract)
+    report = ingest(settings, folder)
+    assert report.new == 2 and report.failed == 1
+    status, reason = problems(report)["cursed.txt"]
+    assert status == "failed"
+    assert (
+        reason
+        == "unexpected ValueError: a bug in an extractor (run with --debug for the traceback)"
+    )
+    with pytest.raises(ValueError, match="a bug in an extractor"):
+        ingest(settings, folder, force=True, debug=True)
+
+
+def test_a_document_the_model_chokes_on_fails_alone(
+    settings: Settings, tmp_path: Path, fake_models: FakeModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in [("a.txt", "Herons."), ("poison.txt", "poison pill"), ("c.txt", "Otters.")]:
+        (folder / name).write_text(text + "\n")
+    embedder = fake_models.embedder()
+    real_encode = embedder.encode
+
+    def encode(texts: Any, max_length: int | None = None) -> Any:
+        if any("poison" in t for t in texts):
+            raise RuntimeError("the tokenizer fell over")
+        return real_encode(texts, max_length)
+
+    monkeypatch.setattr(embedder, "encode", encode)
+    report = ingest(settings, folder, models=fake_models)
+    assert report.new == 2
+    assert problems(report)["poison.txt"][1].startswith("unexpected RuntimeError: the tokenizer")
+    stored = {Path(p).name for (p,) in rows(settings, "SELECT path FROM documents")}
+    assert stored == {"a.txt", "c.txt"}
+
+
+def test_deeply_nested_html_is_read_without_recursion(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    depth = 5_000  # five times Python's recursion limit
+    page = "<html><body>" + "<div>" * depth + "Deep in the page." + "</div>" * depth
+    (folder / "deep.html").write_text(page + "<p>After it.</p></body></html>")
+    (folder / "plain.txt").write_text("A plain file beside it.\n")
+    report = ingest(settings, folder)
+    assert (report.new, report.failed) == (2, 0)
+    texts = " ".join(t for (t,) in rows(settings, "SELECT text FROM chunks"))
+    assert "Deep in the page." in texts and "After it." in texts
+
+
+def test_a_file_name_that_is_not_utf8_does_not_end_the_run(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Good text.\n")
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9-latin1.txt"), "wb") as handle:
+        handle.write(b"Coffee notes.\n")
+    report = ingest(settings, folder)
+    assert report.new >= 1 and "good.txt" in {
+        Path(p).name for (p,) in rows(settings, "SELECT path FROM documents")
+    }
+    assert report.new + report.failed == 2

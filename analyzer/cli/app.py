@@ -43,6 +43,14 @@ def root(
             "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Let an unexpected error end the command with its traceback "
+            "(env ANALYZER_DEBUG=1).",
+        ),
+    ] = False,
     no_server: Annotated[
         bool,
         typer.Option(
@@ -54,6 +62,7 @@ def root(
     state = ctx.ensure_object(CliState)
     if data_dir is not None:
         state.data_dir = data_dir
+    state.debug = state.debug or debug
 
 
 app.command("db-status")(db.db_status)

@@ -10,7 +10,7 @@ import typer
 
 from analyzer import ui
 from analyzer.cli.params import existing
-from analyzer.cli.runner import run_command
+from analyzer.cli.runner import CliState, run_command
 from analyzer.views import ingest_json
 from modules.semantic_core.module import semantic_core
 
@@ -73,6 +73,7 @@ def ingest(
         force=force,
         model=model,
         trigram=trigram,
+        debug=ctx.ensure_object(CliState).debugging(),
     )
     show_progress = ui.is_terminal() and not json_output
 

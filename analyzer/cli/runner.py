@@ -43,6 +43,11 @@ class CliState:
     data_dir: Path | None = None
     overrides: Mapping[str, ServiceFactory] = field(default_factory=dict)
     resident: ResidentContext | None = None
+    debug: bool = False
+
+    def debugging(self) -> bool:
+        """--debug, or ANALYZER_DEBUG in the caller's environment (a client's, in a server)."""
+        return self.debug or ui.terminal().environ.get("ANALYZER_DEBUG", "") not in ("", "0")
 
 
 def run_command(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analyzer.errors import ConflictError
+from analyzer.errors import AnalyzerError, ConflictError
 from analyzer.paths import absolute
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.db_models import Chunk, Collection, Document
@@ -283,17 +283,43 @@ class IngestRun:
     ) -> _Batch:
         batch = _Batch(size=len(items))
         for item in items:
-            prepare(item, batch)
+            try:
+                prepare(item, batch)
+            except Exception as exc:  # noqa: BLE001 - one input never ends the run
+                batch.problems.append(self._unexpected(_name_of(item), exc))
         self._embed(batch)
         return batch
+
+    def _unexpected(self, path: str, exc: Exception) -> Problem:
+        """A failure nobody foresaw for one input: its entry, or, with --debug, the traceback."""
+        if self.options.debug:
+            raise exc
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = f"unexpected {type(exc).__name__}{': ' + message[:200] if message else ''}"
+        return Problem(path, "failed", reason + " (run with --debug for the traceback)")
 
     def _embed(self, batch: _Batch) -> None:
         if not batch.documents:
             return  # nothing to embed: an unchanged batch never loads the model
-        inputs = [text for item in batch.documents for text in item.model_inputs()]
+        try:
+            self._embed_together(batch.documents)
+        except Exception:  # noqa: BLE001 - find the input at fault, embed the others
+            if self.options.debug:
+                raise
+            kept = []
+            for item in batch.documents:
+                try:
+                    self._embed_together([item])
+                    kept.append(item)
+                except Exception as exc:  # noqa: BLE001
+                    batch.problems.append(self._unexpected(item.path, exc))
+            batch.documents = kept
+
+    def _embed_together(self, documents: list[_Prepared]) -> None:
+        inputs = [text for item in documents for text in item.model_inputs()]
         vectors = _embed(self.embedder, inputs)
         offset = 0
-        for item in batch.documents:
+        for item in documents:
             item.vectors = vectors[offset : offset + len(item.chunks)]
             offset += len(item.chunks)
 
@@ -327,21 +353,37 @@ class IngestRun:
         try:
             async with self.crud.transaction(Document) as session:
                 return await self._write_documents(batch.documents, batch.touched, session)
-        except ConflictError:
-            # Another writer got there first for some path: retry one document at a time
-            # so the others still land and the loser is reported.
-            written = _Written()
-            for item in batch.documents:
-                try:
-                    async with self.crud.transaction(Document) as session:
-                        one = await self._write_documents([item], [], session)
-                except ConflictError as exc:
-                    written.conflicts.append(Problem(item.path, "failed", exc.message))
-                    continue
-                written.new += one.new
-                written.updated += one.updated
-                written.chunks += one.chunks
-            return written
+        except Exception as exc:
+            # A document the database refuses (another writer got there first, a value
+            # it cannot store): write one at a time so the others still land. A database
+            # that cannot be written at all (busy, full, gone) ends the run.
+            if isinstance(exc, AnalyzerError) and not isinstance(exc, ConflictError):
+                raise
+            if self.options.debug and not isinstance(exc, ConflictError):
+                raise
+            return await self._write_one_by_one(batch)
+
+    async def _write_one_by_one(self, batch: _Batch) -> _Written:
+        written = _Written()
+        if batch.touched:
+            async with self.crud.transaction(Document) as session:
+                await self._write_documents([], batch.touched, session)
+        for item in batch.documents:
+            try:
+                async with self.crud.transaction(Document) as session:
+                    one = await self._write_documents([item], [], session)
+            except ConflictError as exc:
+                written.conflicts.append(Problem(item.path, "failed", exc.message))
+                continue
+            except AnalyzerError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                written.conflicts.append(self._unexpected(item.path, exc))
+                continue
+            written.new += one.new
+            written.updated += one.updated
+            written.chunks += one.chunks
+        return written
 
     async def _write_documents(
         self, prepared: list[_Prepared], touched: list[tuple[int, int, int]], session: Any
@@ -401,6 +443,11 @@ class IngestRun:
                     Document, {"id": vanished}, session=session
                 )
                 await self._next_generation(session)
+
+
+def _name_of(item: Any) -> str:
+    """How an input is named in the report: a file's path, a record's id."""
+    return str(getattr(item, "path", None) or getattr(item, "uid", "?"))
 
 
 def stored_heading(title: str, heading: str) -> str:

@@ -56,6 +56,7 @@ class IngestOptions:
     force: bool = False
     model: str | None = None
     trigram: bool = False
+    debug: bool = False  # an unexpected error ends the run with its traceback
 
 
 @dataclass(frozen=True)

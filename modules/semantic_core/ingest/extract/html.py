@@ -121,31 +121,45 @@ class _TextWriter:
         self._current: list[str] = []
         self.headings: list[Heading] = []
 
-    def walk(self, node, in_pre: bool = False) -> None:  # noqa: ANN001
-        for child in node.iter(include_text=True):
+    def walk(self, root) -> None:  # noqa: ANN001 - selectolax node
+        """Depth first, with a stack of its own: a page nested 100,000 deep is just long."""
+        # Each entry: the children still to visit, whether inside <pre>, and whether the
+        # element is a block (a paragraph break follows its last child).
+        stack = [(iter(root.iter(include_text=True)), False, False)]
+        while stack:
+            children, in_pre, _ = stack[-1]
+            child = next(children, None)
+            if child is None:
+                if stack.pop()[2]:
+                    self._paragraph_break()
+                continue
+            if self._inline(child, in_pre):
+                continue
             tag = child.tag
-            if tag == "-text":
-                self._current.append(
-                    child.text_content if in_pre else _SPACES.sub(" ", child.text_content)
-                )
-                continue
-            if tag in ("-comment", "!doctype"):
-                continue
-            if tag in _HEADINGS:
-                self._paragraph_break()
-                title = _SPACES.sub(" ", child.text(deep=True)).strip()
-                if title:
-                    self.headings.append(Heading(len(self._lines), _HEADINGS[tag], title))
-                    self._lines.extend([title, ""])
-                continue
             block = tag in _BLOCK_TAGS
             if block:
                 self._paragraph_break()
             if tag in ("td", "th"):
                 self._current.append(" | ")
-            self.walk(child, in_pre or tag == "pre")
-            if block:
-                self._paragraph_break()
+            stack.append((iter(child.iter(include_text=True)), in_pre or tag == "pre", block))
+
+    def _inline(self, child, in_pre: bool) -> bool:  # noqa: ANN001
+        """Text, comments and headings, which have no children to visit; True if handled."""
+        tag = child.tag
+        if tag == "-text":
+            text = child.text_content
+            self._current.append(text if in_pre else _SPACES.sub(" ", text))
+            return True
+        if tag in ("-comment", "!doctype"):
+            return True
+        if tag in _HEADINGS:
+            self._paragraph_break()
+            title = _SPACES.sub(" ", child.text(deep=True)).strip()
+            if title:
+                self.headings.append(Heading(len(self._lines), _HEADINGS[tag], title))
+                self._lines.extend([title, ""])
+            return True
+        return False
 
     def _paragraph_break(self) -> None:
         raw = "".join(self._current)
