@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -269,3 +270,49 @@ def test_a_long_lived_context_sees_an_ingest_made_by_another(
     before_semantic, before_keyword, *after = run(scenario())
     assert "heron.txt" not in before_semantic and before_keyword == []
     assert all(names[:1] == ["heron.txt"] for names in after)
+
+
+def test_queries_during_a_forced_reingest_and_a_prune_never_fail(
+    tmp_path: Path, fake_models: FakeModels
+) -> None:
+    """Each query reads one snapshot, so a writer committing between its reads is harmless."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(200):
+        (docs / f"n{i:03d}.txt").write_text(f"Note {i}: the tide, the moon and the heron {i}.\n")
+    settings = Settings(data_dir=tmp_path / "data")
+    overrides = fake_models.overrides()
+
+    async def scenario() -> tuple[int, int]:
+        async with AppContext(settings, overrides=overrides) as writer:
+            ingest = semantic_core(writer).ingest
+            await ingest.ingest_paths([docs], IngestOptions())
+            async with AppContext(settings, overrides=overrides) as reader:
+                search = semantic_core(reader).search
+                analysis = semantic_core(reader).analysis
+                done = asyncio.Event()
+
+                async def write() -> None:
+                    for round_ in range(10):
+                        if round_ == 5:
+                            for i in range(0, 200, 2):
+                                (docs / f"n{i:03d}.txt").unlink()
+                        await ingest.ingest_paths([docs], IngestOptions(force=True, prune=True))
+                    done.set()
+
+                async def read() -> int:
+                    answered = 0
+                    while not done.is_set():
+                        for mode in ("keyword", "hybrid", "semantic"):
+                            await search.search("tide heron", SearchOptions(mode=mode))
+                            answered += 1
+                        await analysis.similar("n001.txt")
+                        await asyncio.sleep(0)
+                    return answered
+
+                answered, _ = await asyncio.gather(read(), write())
+                final = await search.search("tide heron", SearchOptions(top_k=100))
+        return answered, len(final.hits)
+
+    answered, found = run(scenario())
+    assert answered > 10 and found == 100

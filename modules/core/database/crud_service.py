@@ -35,6 +35,12 @@ class CRUDService:
             yield session
 
     @asynccontextmanager
+    async def snapshot(self, model: type[Any]) -> AsyncIterator[AsyncSession]:
+        """One read transaction on the database of ``model`` for every read in the block."""
+        async with self._database.snapshot(self._database.database_for(model)) as session:
+            yield session
+
+    @asynccontextmanager
     async def _use(
         self, model: type[Any], session: AsyncSession | None, write: bool
     ) -> AsyncIterator[AsyncSession]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -17,6 +18,11 @@ from modules.core.database.database_infrastructure import (
     database_name_of,
     read_revisions,
     sqlite_integrity_check,
+)
+
+# The read snapshots open in this context: database name -> its session.
+_SNAPSHOTS: ContextVar[Mapping[str, AsyncSession] | None] = ContextVar(
+    "analyzer_snapshots", default=None
 )
 
 
@@ -86,7 +92,36 @@ class DatabaseService:
                 self._raise_translated(exc, name)
 
     @asynccontextmanager
+    async def snapshot(self, name: str) -> AsyncIterator[AsyncSession]:
+        """One read transaction on database ``name`` for everything inside the block.
+
+        Every ``read_session(name)`` in this task (and in what it awaits) then shares it,
+        so a command's reads all see the same data even while another process commits
+        between them. Writes keep their own transactions.
+        """
+        current = _SNAPSHOTS.get() or {}
+        if name in current:
+            yield current[name]
+            return
+        async with self._own_read_session(name) as session:
+            token = _SNAPSHOTS.set({**current, name: session})
+            try:
+                yield session
+            finally:
+                _SNAPSHOTS.reset(token)
+
+    @asynccontextmanager
     async def read_session(self, name: str) -> AsyncIterator[AsyncSession]:
+        """A read session: the snapshot of the block around it, if any, else its own."""
+        shared = (_SNAPSHOTS.get() or {}).get(name)
+        if shared is not None:
+            yield shared
+            return
+        async with self._own_read_session(name) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _own_read_session(self, name: str) -> AsyncIterator[AsyncSession]:
         async with self.get_database_session(name, readonly=True)() as session:
             # Closing the session (not rolling back) ends the read transaction and
             # leaves loaded objects usable after the block.

@@ -9,6 +9,7 @@ the CRUD service (``corpus.Corpus``).
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,18 +80,26 @@ class DocumentProfile:
 
 
 class AnalysisService:
+    """Each method reads one snapshot of the collection: a write committed by another
+    process while it runs is seen by the next call, never half by this one."""
+
     def __init__(self, crud: CRUDService) -> None:
         self._corpus = Corpus(crud)
+
+    def _snapshot(self) -> AbstractAsyncContextManager[Any]:
+        return self._corpus.crud.snapshot(Document)
 
     async def similar(
         self, document: str, collection: str = DEFAULT_COLLECTION, top_k: int = DEFAULT_TOP_K
     ) -> SimilarResult:
-        return await find_similar(self._corpus, collection, document, top_k)
+        async with self._snapshot():
+            return await find_similar(self._corpus, collection, document, top_k)
 
     async def duplicates(
         self, collection: str = DEFAULT_COLLECTION, threshold: float = DEFAULT_THRESHOLD
     ) -> DuplicatesReport:
-        return await find_duplicates(self._corpus, collection, threshold)
+        async with self._snapshot():
+            return await find_duplicates(self._corpus, collection, threshold)
 
     async def keywords(
         self,
@@ -98,20 +107,27 @@ class AnalysisService:
         collection: str = DEFAULT_COLLECTION,
         top: int = DEFAULT_TOP,
     ) -> KeywordsResult:
-        return await find_keywords(self._corpus, collection, document, top)
+        async with self._snapshot():
+            return await find_keywords(self._corpus, collection, document, top)
 
     async def lines(
         self, document: str, first: int, last: int, collection: str = DEFAULT_COLLECTION
     ) -> DocumentLines:
         """Lines ``first`` to ``last`` of a document's extracted text, as its chunks hold them."""
-        return await document_lines(self._corpus, collection, document, first, last)
+        async with self._snapshot():
+            return await document_lines(self._corpus, collection, document, first, last)
 
     async def topics(
         self, collection: str = DEFAULT_COLLECTION, k: int | None = None
     ) -> TopicsResult:
-        return await find_topics(self._corpus, collection, k)
+        async with self._snapshot():
+            return await find_topics(self._corpus, collection, k)
 
     async def show(self, document: str, collection: str = DEFAULT_COLLECTION) -> DocumentProfile:
+        async with self._snapshot():
+            return await self._profile(document, collection)
+
+    async def _profile(self, document: str, collection: str) -> DocumentProfile:
         corpus = self._corpus
         found = await corpus.collection(collection)
         ref = await corpus.resolve(found, document)

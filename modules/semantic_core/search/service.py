@@ -113,7 +113,6 @@ class SearchService:
     ) -> SearchResult:
         started = time.perf_counter()
         text, mode = _check(query, options)
-        collection = await require_documents(self._crud, options.collection)
         wants_rerank = mode is Mode.HYBRID and options.rerank and fusion.rerank_depth > 0
         # The model loads (once per process) while BM25 runs.
         loading = (
@@ -122,15 +121,18 @@ class SearchService:
             else None
         )
         try:
-            candidates = await self._first_stage(text, mode, collection, options, fusion)
-            if loading is not None:
-                model = await loading
-                loading = None
-                candidates = await self._rerank(text, candidates, fusion, model)
+            # One snapshot: an ingest committing between these reads changes nothing here.
+            async with self._crud.snapshot(Document):
+                collection = await require_documents(self._crud, options.collection)
+                candidates = await self._first_stage(text, mode, collection, options, fusion)
+                if loading is not None:
+                    model = await loading
+                    loading = None
+                    candidates = await self._rerank(text, candidates, fusion, model)
+                hits = await self._hits(text, candidates, options)
         finally:
             if loading is not None:
                 await loading
-        hits = await self._hits(text, candidates, options)
         return SearchResult(text, mode.value, collection.name, hits, time.perf_counter() - started)
 
     async def search_many(
