@@ -88,8 +88,6 @@ def test_an_ingest_killed_midway_leaves_consistent_data_and_the_next_run_finishe
     conn.close()
 
 
-
-
 def test_the_summary_title_stays_on_one_line(data_dir: Path, tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
@@ -98,3 +96,21 @@ def test_the_summary_title_stays_on_one_line(data_dir: Path, tmp_path: Path) -> 
     assert result.exit_code == 0
     first = result.stdout.splitlines()[0]
     assert first.startswith("Ingested into 'default' in ") and first.rstrip().endswith(" s")
+
+
+def test_two_ingests_of_one_folder_at_once_converge(data_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "analyzer", "--no-server", "--data-dir", str(data_dir)]
+    command += ["ingest", str(SAMPLE_DOCS), "--json"]
+    both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in "ab"]
+    reports = []
+    for process in both:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        reports.append(json.loads(out))
+    assert sum(r["new"] for r in reports) == 47
+    assert [r["failed"] for r in reports] == [0, 0]
+    assert all(r["new"] + r["updated"] + r["unchanged"] == 47 for r in reports)
+    assert count_rows(data_dir / "semantic_core.db", "documents") == 47

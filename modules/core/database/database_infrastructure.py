@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,7 +262,7 @@ def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_s: float) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _use_wal(cursor, busy_timeout_s)
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
@@ -273,6 +274,25 @@ def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_s: float) -> None:
         # busy_timeout instead of failing when a read lock cannot be upgraded.
         readonly = conn.get_execution_options().get(READONLY_OPTION, False)
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def _use_wal(cursor: Any, busy_timeout_s: float) -> None:
+    """Switch a database to WAL. Switching takes an exclusive lock that SQLite does not wait
+    for, so two processes opening one new database at once can find it taken: then the
+    other has usually switched it already (the mode is stored in the file), else retry."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def create_engine_for(url: str, busy_timeout_s: float, echo: bool = False) -> AsyncEngine:

@@ -93,6 +93,7 @@ class _Batch:
 class _Written:
     new: int = 0
     updated: int = 0
+    unchanged: int = 0  # written by another process meanwhile, with the same bytes
     chunks: int = 0
     conflicts: list[Problem] = field(default_factory=list)
 
@@ -333,7 +334,7 @@ class IngestRun:
         report.new += written.new
         report.updated += written.updated
         report.chunks += written.chunks
-        report.unchanged += batch.unchanged
+        report.unchanged += batch.unchanged + written.unchanged
         for problem in [*batch.problems, *written.conflicts]:
             report.problems.append(problem)
             if problem.status == "skipped":
@@ -382,6 +383,7 @@ class IngestRun:
                 continue
             written.new += one.new
             written.updated += one.updated
+            written.unchanged += one.unchanged
             written.chunks += one.chunks
         return written
 
@@ -389,6 +391,7 @@ class IngestRun:
         self, prepared: list[_Prepared], touched: list[tuple[int, int, int]], session: Any
     ) -> _Written:
         crud = self.crud
+        prepared, unchanged = await self._settle_against_other_writers(prepared, session)
         for doc_id, size, mtime_ns in touched:
             await crud.update_where(
                 Document,
@@ -415,7 +418,32 @@ class IngestRun:
         await crud.bulk_insert(Chunk, rows, session=session)
         if prepared:
             await self._next_generation(session)
-        return _Written(new=len(new_docs), updated=len(replaced), chunks=len(rows))
+        return _Written(
+            new=len(new_docs), updated=len(replaced), unchanged=unchanged, chunks=len(rows)
+        )
+
+    async def _settle_against_other_writers(
+        self, prepared: list[_Prepared], session: Any
+    ) -> tuple[list[_Prepared], int]:
+        """Documents that another process wrote since this run looked (two ingests of one
+        folder, a watcher and a person): the same bytes count as unchanged, other bytes
+        replace them. Checked inside the write transaction, which holds the write lock."""
+        fresh = {p.path: p for p in prepared if p.existing_id is None}
+        if not fresh:
+            return prepared, 0
+        rows = await self.crud.values(
+            Document,
+            ["path", "id", "content_hash"],
+            filters={"collection_id": self.collection.id, "path": list(fresh)},
+            session=session,
+        )
+        same = set()
+        for path, document_id, content_hash in rows:
+            if content_hash == fresh[path].content_hash:
+                same.add(path)
+            else:
+                fresh[path].existing_id = document_id
+        return [p for p in prepared if p.path not in same], len(same)
 
     async def _next_generation(self, session: Any) -> None:
         """Every write that changes documents or chunks marks the collection as changed."""

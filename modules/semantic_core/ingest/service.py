@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from analyzer.errors import ConflictError
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.collections import (
     DEFAULT_COLLECTION,
@@ -39,7 +40,7 @@ from modules.semantic_core.collections import (
     model_mismatch,
 )
 from modules.semantic_core.db_models import Collection, Document
-from modules.semantic_core.embeddings.registry import ModelProvider
+from modules.semantic_core.embeddings.registry import ModelProvider, NamedEmbedder
 from modules.semantic_core.index.reader import SearchIndex
 from modules.semantic_core.ingest.files import DEFAULT_MAX_FILE_SIZE, FileFilter, scan
 from modules.semantic_core.ingest.report import IngestReport, ProgressCallback
@@ -117,14 +118,7 @@ class IngestService:
         switches_model = False
         if collection is None:
             embedder = self._models.embedder(options.model)
-            collection = await self._crud.create(
-                Collection(
-                    name=name,
-                    model_id=embedder.model_id,
-                    dimension=embedder.dimension,
-                    settings={"model": embedder.spec},
-                )
-            )
+            collection = await self._create_collection(name, embedder)
         else:
             embedder = self._models.embedder(options.model or collection.settings.get("model"))
             if not model_matches(collection, embedder):
@@ -135,6 +129,24 @@ class IngestService:
             await self._enable_trigram(collection)
         known = await self._known_documents(collection.id)
         return IngestRun(self._crud, collection, embedder, known, options, progress, switches_model)
+
+    async def _create_collection(self, name: str, embedder: NamedEmbedder) -> Collection:
+        """A new collection, or the one another process created a moment earlier."""
+        created = Collection(
+            name=name,
+            model_id=embedder.model_id,
+            dimension=embedder.dimension,
+            settings={"model": embedder.spec},
+        )
+        try:
+            return await self._crud.create(created)
+        except ConflictError:
+            found = await find_collection(self._crud, name)
+            if found is None:
+                raise
+            if not model_matches(found, embedder):
+                raise model_mismatch(found, embedder) from None
+            return found
 
     async def _enable_trigram(self, collection: Collection) -> None:
         await self._index.enable_trigram()
