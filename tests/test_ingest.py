@@ -411,3 +411,55 @@ def test_a_file_name_that_is_not_utf8_does_not_end_the_run(
         Path(p).name for (p,) in rows(settings, "SELECT path FROM documents")
     }
     assert report.new + report.failed == 2
+
+
+def test_symlinks_out_of_the_given_paths_are_not_followed_unless_asked(
+    settings: Settings, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    (outside / "secrets").mkdir(parents=True)
+    (outside / "passwd.txt").write_text("root:x:0:0\n")
+    (outside / "secrets" / "key.txt").write_text("hunter2\n")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "note.txt").write_text("A note.\n")
+    (folder / "inner").mkdir()
+    (folder / "inner" / "kept.txt").write_text("Kept.\n")
+    os.symlink(outside / "passwd.txt", folder / "passwd-link.txt")
+    os.symlink(outside / "secrets", folder / "secrets-link")
+    os.symlink(folder / "inner" / "kept.txt", folder / "kept-link.txt")
+
+    report = ingest(settings, folder)
+    seen = problems(report)
+    assert (
+        seen["passwd-link.txt"][0] == "skipped"
+        and "--follow-symlinks" in seen["passwd-link.txt"][1]
+    )
+    assert seen["secrets-link"][0] == "skipped"
+    stored = {Path(p).name for (p,) in rows(settings, "SELECT path FROM documents")}
+    assert stored == {"note.txt", "kept.txt", "kept-link.txt"}  # links inside are followed
+
+    followed = ingest(settings, folder, follow_symlinks=True)
+    assert followed.new == 2 and followed.skipped == 0
+    stored = {Path(p).name for (p,) in rows(settings, "SELECT path FROM documents")}
+    assert {"passwd-link.txt", "key.txt"} <= stored
+
+
+def test_a_tree_deeper_than_the_recursion_limit_is_walked(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    deep = str(folder)
+    for _ in range(1_200):  # deeper than Python's recursion limit (os.makedirs recurses too)
+        deep = os.path.join(deep, "d")
+        os.mkdir(deep)
+    with open(os.path.join(deep, "bottom.txt"), "w") as handle:
+        handle.write("At the bottom of the tree.\n")
+    try:
+        assert ingest(settings, folder).new == 1
+    finally:  # shutil.rmtree recurses too: leave pytest's clean-up a shallow tree
+        os.remove(os.path.join(deep, "bottom.txt"))
+        while deep != str(folder):
+            os.rmdir(deep)
+            deep = os.path.dirname(deep)

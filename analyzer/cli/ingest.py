@@ -53,6 +53,10 @@ def ingest(
         str | None,
         typer.Option(help="Embedding model: static-minilm (default), minilm-l6-int8, a dir."),
     ] = None,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(help="Also follow symlinks that lead outside the paths given."),
+    ] = False,
     trigram: Annotated[
         bool,
         typer.Option(help="Also build a trigram index, so Chinese, Japanese and Korean match."),
@@ -73,6 +77,7 @@ def ingest(
         force=force,
         model=model,
         trigram=trigram,
+        follow_symlinks=follow_symlinks,
         debug=ctx.ensure_object(CliState).debugging(),
     )
     show_progress = ui.is_terminal() and not json_output

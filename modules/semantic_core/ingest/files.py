@@ -39,6 +39,7 @@ class FileFilter:
     include: Sequence[str] = ()
     exclude: Sequence[str] = ()
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    follow_symlinks: bool = False  # also links that lead outside the paths given
 
     def wants(self, relative: str) -> bool:
         if not self.include and not self.exclude:
@@ -54,14 +55,21 @@ def _matches(relative: str, name: str, pattern: str) -> bool:
 
 
 def scan(roots: Iterable[Path], rules: FileFilter) -> FileScan:
-    """Every file under ``roots`` that the rules admit, sorted; the rest with reasons."""
+    """Every file under ``roots`` that the rules admit, sorted; the rest with reasons.
+
+    Symbolic links are followed while they stay inside the roots; one that leads outside
+    them is skipped with a reason unless ``rules.follow_symlinks`` (as ripgrep does).
+    Directories are walked with a stack of their own, however deep, and a directory met
+    twice (a symlink loop) is walked once.
+    """
     result = FileScan()
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
-    for root in roots:
-        root = absolute(root)
+    given = [absolute(root) for root in roots]
+    scope = _Scope([os.path.realpath(root) for root in given], rules.follow_symlinks)
+    for root in given:
         if root.is_dir():
-            _walk(root, root, rules, result, seen_dirs)
+            _walk(root, rules, result, seen_dirs, scope)
         else:
             _consider(root, root.name, rules, result, explicit=True)
     unique = []
@@ -73,36 +81,73 @@ def scan(roots: Iterable[Path], rules: FileFilter) -> FileScan:
     return result
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """Where a walk may go: below the real paths of its roots, unless links may lead out."""
+
+    real_roots: list[str]
+    follow_anywhere: bool
+
+    def leads_out(self, entry: os.DirEntry[str]) -> str | None:
+        """The target of a symbolic link that leads outside the roots, else None."""
+        if self.follow_anywhere or not entry.is_symlink():
+            return None
+        target = os.path.realpath(entry.path)
+        inside = any(target == r or target.startswith(r.rstrip("/") + "/") for r in self.real_roots)
+        return None if inside else target
+
+
 def _walk(
-    directory: Path, root: Path, rules: FileFilter, result: FileScan, seen: set[tuple[int, int]]
+    root: Path,
+    rules: FileFilter,
+    result: FileScan,
+    seen: set[tuple[int, int]],
+    scope: _Scope,
 ) -> None:
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        entries = _entries(directory, result, seen)
+        prefix = "" if directory == root else directory.relative_to(root).as_posix() + "/"
+        subdirectories = []
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name in JUNK_DIRECTORIES:
+                continue
+            outside = scope.leads_out(entry)
+            if outside is not None:
+                reason = f"symlink to {outside}, outside the paths given; add --follow-symlinks"
+                result.skipped.append(SkippedPath(Path(entry.path), reason))
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows symlinks; loops are caught by inode
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subdirectories.append(Path(entry.path))
+            elif rules.wants(prefix + entry.name):
+                _consider_entry(entry, rules, result)
+        stack.extend(reversed(subdirectories))  # in name order, depth first
+
+
+def _entries(
+    directory: Path, result: FileScan, seen: set[tuple[int, int]]
+) -> list[os.DirEntry[str]]:
+    """The entries of a directory not visited before, by name; [] with a reason if none."""
     try:
         info = directory.stat()
     except OSError as exc:
         result.skipped.append(SkippedPath(directory, f"cannot open directory ({exc.strerror})"))
-        return
+        return []
     key = (info.st_dev, info.st_ino)
     if key in seen:
         result.skipped.append(SkippedPath(directory, "symlink loop (directory already visited)"))
-        return
+        return []
     seen.add(key)
     try:
-        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        return sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as exc:
         result.skipped.append(SkippedPath(directory, f"cannot list directory ({exc.strerror})"))
-        return
-    prefix = "" if directory == root else directory.relative_to(root).as_posix() + "/"
-    for entry in entries:
-        if entry.name.startswith(".") or entry.name in JUNK_DIRECTORIES:
-            continue
-        try:
-            is_dir = entry.is_dir()  # follows symlinks; loops are caught by inode above
-        except OSError:
-            is_dir = False
-        if is_dir:
-            _walk(Path(entry.path), root, rules, result, seen)
-        elif rules.wants(prefix + entry.name):
-            _consider_entry(entry, rules, result)
+        return []
 
 
 def _consider_entry(entry: os.DirEntry[str], rules: FileFilter, result: FileScan) -> None:

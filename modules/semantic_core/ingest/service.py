@@ -57,6 +57,7 @@ class IngestOptions:
     force: bool = False
     model: str | None = None
     trigram: bool = False
+    follow_symlinks: bool = False  # also links that lead outside the paths given
     debug: bool = False  # an unexpected error ends the run with its traceback
 
 
@@ -83,7 +84,10 @@ class IngestService:
     ) -> IngestReport:
         started = time.perf_counter()
         run = await self._open(options, progress)
-        found = scan(paths, FileFilter(options.include, options.exclude, options.max_file_size))
+        rules = FileFilter(
+            options.include, options.exclude, options.max_file_size, options.follow_symlinks
+        )
+        found = scan(paths, rules)
         run.count_skipped(found.skipped)
         if run.switches_model:
             await run.reembed(reprocessed={f.path for f in found.files})
