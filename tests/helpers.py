@@ -116,6 +116,8 @@ def count_rows(database: Path, table: str) -> int:
     """Rows of ``table`` in a SQLite file, read by a connection of its own; 0 if it is not there."""
     import sqlite3
 
+    if not database.exists():
+        return 0
     conn = sqlite3.connect(database, timeout=10)
     try:
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

@@ -146,3 +146,56 @@ def _command_runs(path: Path) -> list[tuple]:
 def test_bad_busy_timeout_setting_is_a_one_line_error(data_dir: Path) -> None:
     result = invoke("--data-dir", str(data_dir), "db-status", env={"ANALYZER_BUSY_TIMEOUT": "soon"})
     one_line_error(result, 1, "ANALYZER_BUSY_TIMEOUT", "seconds")
+
+
+def test_a_run_whose_process_died_is_shown_as_abandoned(data_dir: Path) -> None:
+    import socket
+
+    assert invoke("--data-dir", str(data_dir), "db-status").exit_code == 0
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    conn = sqlite3.connect(data_dir / "framework.db")
+    with conn:
+        conn.execute(
+            "INSERT INTO command_runs (command, arguments, started_at, status, pid, host) "
+            "VALUES ('ingest', '{}', '2026-12-01 10:00:00', 'running', ?, ?)",
+            (gone.pid, socket.gethostname()),
+        )
+    conn.close()
+    runs = json.loads(invoke("--data-dir", str(data_dir), "db-status", "--json").stdout)
+    statuses = {}
+    for run in runs["last_runs"]:  # newest first
+        statuses.setdefault(run["command"], run["status"])
+    assert statuses["ingest"] == "abandoned"
+    assert statuses["db-status"] == "running"  # this one, alive while it reports
+
+
+def test_an_interrupted_ingest_is_recorded_as_interrupted(data_dir: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from tests.helpers import count_rows, write_notes
+
+    folder = write_notes(tmp_path / "many", 3000)
+    command = [sys.executable, "-m", "analyzer", "--no-server", "--data-dir", str(data_dir)]
+    child = subprocess.Popen(
+        [*command, "ingest", str(folder), "--json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        if count_rows(data_dir / "semantic_core.db", "documents") > 0:
+            break
+        time.sleep(0.02)
+    child.send_signal(signal.SIGINT)
+    child.communicate(timeout=60)
+    assert child.returncode != 0
+    conn = sqlite3.connect(data_dir / "framework.db")
+    try:
+        row = conn.execute(
+            "SELECT status, exit_code, error FROM command_runs WHERE command = 'ingest'"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert row == ("interrupted", 130, "interrupted")

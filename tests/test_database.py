@@ -192,3 +192,34 @@ def test_an_upgrade_without_a_migration_is_refused(tmp_path: Path) -> None:
     run(boot(SimpleNamespace(__name__="notes.models", SCHEMA_REVISION=1)))
     with pytest.raises(SchemaMismatchError, match="no migration leads to 2"):
         run(boot(SimpleNamespace(__name__="notes.models", SCHEMA_REVISION=2)))
+
+
+def test_a_revision_1_framework_database_is_upgraded_and_keeps_its_runs(
+    settings: Settings,
+) -> None:
+    from modules.core.db_models import SCHEMA_REVISION as FRAMEWORK_REVISION
+
+    run(_boot_and_close(settings))
+    path = settings.data_dir / "framework.db"
+    conn = sqlite3.connect(path)
+    with conn:  # what revision 1 looked like: runs without their process
+        conn.execute(
+            "INSERT INTO command_runs (command, arguments, started_at, status) "
+            "VALUES ('ingest', '{}', '2026-01-01', 'ok')"
+        )
+        conn.execute("ALTER TABLE command_runs DROP COLUMN pid")
+        conn.execute("ALTER TABLE command_runs DROP COLUMN host")
+        conn.execute("UPDATE analyzer_schema SET revision = 1")
+    conn.close()
+
+    run(_boot_and_close(settings))
+
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT command, status, pid FROM command_runs").fetchall()
+        assert rows == [("ingest", "ok", None)]
+        assert conn.execute("SELECT revision FROM analyzer_schema").fetchone() == (
+            FRAMEWORK_REVISION,
+        )
+    finally:
+        conn.close()

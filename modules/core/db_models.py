@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Connection, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modules.core.database.db_models import SQLiteJSON, UTCDateTime, get_database_base, utcnow
 
 DATABASE_NAME = "framework"
-SCHEMA_REVISION = 1
+SCHEMA_REVISION = 2
 
 Base = get_database_base(DATABASE_NAME)
 
@@ -54,3 +54,14 @@ class CommandRun(Base):
     exit_code: Mapped[int | None] = mapped_column(Integer)
     summary: Mapped[dict[str, Any] | None] = mapped_column(SQLiteJSON)
     error: Mapped[str | None] = mapped_column(Text)
+    # The process that ran it, so a run whose process died shows as abandoned.
+    pid: Mapped[int | None] = mapped_column(Integer)
+    host: Mapped[str | None] = mapped_column(String(255))
+
+
+def _add_run_process(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE command_runs ADD COLUMN pid INTEGER"))
+    connection.execute(text("ALTER TABLE command_runs ADD COLUMN host VARCHAR(255)"))
+
+
+MIGRATIONS = {2: _add_run_process}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -88,13 +92,22 @@ class RunService:
         except AnalyzerError as exc:
             await self.finish(run_id, exit_code=exc.exit_code, error=exc.message)
             raise
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            await asyncio.shield(self._interrupted(run_id))
+            raise
         summary = summarize(result) if summarize else None
         await self.finish(run_id, exit_code=0, summary=summary)
         return result
 
+    async def _interrupted(self, run_id: int) -> None:
+        with contextlib.suppress(Exception):  # the run stays "running", later "abandoned"
+            await self.finish(run_id, exit_code=130, error="interrupted", status="interrupted")
+
     async def start(self, command: str, arguments: Mapping[str, Any]) -> int:
-        run = await self._crud.create(CommandRun(command=command, arguments=_jsonable(arguments)))
-        return run.id
+        run = CommandRun(
+            command=command, arguments=_jsonable(arguments), pid=os.getpid(), host=_HOST
+        )
+        return (await self._crud.create(run)).id
 
     async def finish(
         self,
@@ -103,13 +116,14 @@ class RunService:
         exit_code: int,
         summary: Mapping[str, Any] | None = None,
         error: str | None = None,
+        status: str | None = None,
     ) -> None:
         await self._crud.update(
             CommandRun,
             run_id,
             {
                 "ended_at": utcnow(),
-                "status": "ok" if exit_code == 0 else "failed",
+                "status": status or ("ok" if exit_code == 0 else "failed"),
                 "exit_code": exit_code,
                 "summary": _jsonable(summary) if summary is not None else None,
                 "error": error,
@@ -122,7 +136,7 @@ class RunService:
             RunSummary(
                 id=r.id,
                 command=r.command,
-                status=r.status,
+                status=_status(r),
                 exit_code=r.exit_code,
                 started_at=r.started_at.isoformat(),
                 ended_at=r.ended_at.isoformat() if r.ended_at else None,
@@ -130,6 +144,26 @@ class RunService:
             )
             for r in runs
         ]
+
+
+_HOST = socket.gethostname()
+
+
+def _status(run: CommandRun) -> str:
+    """A run still marked running whose process is gone (kill -9, a crash) is abandoned."""
+    if run.status != "running" or run.pid is None or run.host != _HOST:
+        return run.status
+    return run.status if _alive(run.pid) else "abandoned"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
 
 
 def _jsonable(value: Any) -> Any:
