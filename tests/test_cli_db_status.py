@@ -199,3 +199,26 @@ def test_an_interrupted_ingest_is_recorded_as_interrupted(data_dir: Path, tmp_pa
     finally:
         conn.close()
     assert row == ("interrupted", 130, "interrupted")
+
+
+def test_shell_completion_is_offered_and_completes_commands() -> None:
+    script = subprocess.run(
+        [sys.executable, "-m", "analyzer", "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert script.returncode == 0 and "_ANALYZER_COMPLETE" in script.stdout.upper()
+    completed = subprocess.run(
+        [sys.executable, "-m", "analyzer"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **__import__("os").environ,
+            "COMP_WORDS": "analyzer qu",
+            "COMP_CWORD": "1",
+            "_ANALYZER_COMPLETE": "complete_bash",
+        },
+    )
+    assert completed.stdout.split() == ["query"]

@@ -15,7 +15,7 @@ app = typer.Typer(
     name="analyzer",
     help="Semantic document analyzer: ingest a folder of documents, then search and analyse it.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -79,4 +79,6 @@ app.command("mcp")(serve.mcp)
 
 
 def main() -> None:
-    app()
+    # One name however it was started (the script, python -m analyzer, a server): the same
+    # usage lines, and the same completion variable, _ANALYZER_COMPLETE.
+    app(prog_name="analyzer")

@@ -288,7 +288,8 @@ def _use_wal(cursor: Any, busy_timeout_s: float) -> None:
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() == "wal":
                 return
             if time.monotonic() >= deadline:
                 raise
