@@ -115,14 +115,21 @@ class AppContext:
             )
 
     def _prepare_data_dir(self) -> None:
-        """Create the directory of every SQLite database and check that it is writable."""
+        """Create the directory of every SQLite database. One that exists but cannot be
+        written (a read-only mount, a share, another user's index) is opened to read."""
         directories = {
             path.parent
             for name in self.discovery.databases
             if (path := sqlite_file(self.settings.database_url(name))) is not None
         }
         for directory in sorted(directories):
-            _ensure_writable_dir(directory)
+            if not _ensure_dir(directory):
+                self.database_runtime.read_only_dirs.add(directory)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the databases can only be read: commands read, nothing is recorded."""
+        return bool(self.database_runtime.read_only_dirs)
 
     # --- services ----------------------------------------------------------
 
@@ -156,7 +163,10 @@ async def _call_if_present(service: Any, method: str) -> None:
         await hook()
 
 
-def _ensure_writable_dir(directory: Path) -> None:
+def _ensure_dir(directory: Path) -> bool:
+    """Create ``directory`` if it is missing; whether it can be written."""
+    if directory.is_dir():
+        return os.access(directory, os.W_OK | os.X_OK)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -165,8 +175,4 @@ def _ensure_writable_dir(directory: Path) -> None:
             f"cannot create data directory {directory} ({reason}); "
             "choose another with --data-dir or ANALYZER_DATA_DIR"
         ) from None
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise DataDirError(
-            f"data directory {directory} is not writable; fix its permissions or choose "
-            "another with --data-dir or ANALYZER_DATA_DIR"
-        )
+    return True

@@ -15,7 +15,9 @@ and keeps its traceback.
     │   └── DependencyCycleError
     ├── DatabaseError
     │   ├── DatabaseUnavailableError
-    │   │   └── CorruptDatabaseError
+    │   │   ├── CorruptDatabaseError
+    │   │   ├── ReadOnlyError
+    │   │   └── DiskFullError
     │   ├── DatabaseBusyError
     │   ├── SchemaMismatchError
     │   ├── NotFoundError
@@ -85,6 +87,14 @@ class DatabaseUnavailableError(DatabaseError):
 
 class CorruptDatabaseError(DatabaseUnavailableError):
     """A database file is damaged or is not a database at all."""
+
+
+class ReadOnlyError(DatabaseUnavailableError):
+    """A write to a database that can only be read (a read-only data directory or mount)."""
+
+
+class DiskFullError(DatabaseUnavailableError):
+    """A write that found no space left on its disk."""
 
 
 class DatabaseBusyError(DatabaseError):

@@ -105,6 +105,11 @@ def error(message: str) -> None:
         stderr.write(f"error: {message}\n")
 
 
+def note(message: str) -> None:
+    """One line on stderr about something the person may want to know; not an error."""
+    terminal().stderr.write(f"note: {message}\n")
+
+
 def print_json(data: Any) -> None:
     terminal().stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 

@@ -66,6 +66,8 @@ def status_json(report: StatusReport) -> dict[str, Any]:
                 "schema": db.schema,
                 "tables": [{"name": t.name, "rows": t.rows} for t in db.tables],
                 "integrity": db.integrity,
+                "read_only": db.read_only is not None,
+                "read_only_reason": db.read_only,
             }
             for db in report.databases
         ],

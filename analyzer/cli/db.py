@@ -56,6 +56,12 @@ def _render(report: StatusReport) -> None:
         "Databases", ["name", "location", "size", "journal", "schema", "integrity"], rows
     )
     for db in data["databases"]:
+        if db["read_only"]:
+            ui.print_line(
+                f"{db['name']} can only be read ({db['read_only_reason']}): commands read, "
+                "nothing is written or recorded."
+            )
+    for db in data["databases"]:
         table_rows = [(t["name"], t["rows"]) for t in db["tables"]]
         ui.print_table(f"{db['name']} tables", ["table", "rows"], table_rows)
     runs = [

@@ -94,4 +94,7 @@ async def _recorded(
     """``work``, with its run recorded in framework.db."""
     from modules.core.module import core
 
-    return await core(app).runs.record(command, arguments, work(app), summarize)
+    def unrecorded(reason: str) -> None:
+        ui.note(f"this run is not recorded in framework.db: {reason}")
+
+    return await core(app).runs.record(command, arguments, work(app), summarize, unrecorded)

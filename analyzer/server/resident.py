@@ -102,7 +102,13 @@ class ResidentServer:
     def claim(self) -> None:
         """Check the data directory and take its lock, or say which server holds it."""
         _check_private_dir(self.data_dir)
-        handle = os.open(locate.lock_path(self.data_dir), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            handle = os.open(locate.lock_path(self.data_dir), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot run a server for {self.data_dir} ({exc.strerror}): it needs to write "
+                "its socket and lock there; commands still run without one"
+            ) from None
         for _ in range(LOCK_ATTEMPTS):
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

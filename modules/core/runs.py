@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, DiskFullError, ReadOnlyError
 from analyzer.module_api import Discovery
 from modules.core.database.crud_service import CRUDService
 from modules.core.database.db_models import utcnow
@@ -44,7 +44,10 @@ class RunService:
         self._revisions = {name: dict(r) for name, r in revisions.items()}
 
     async def initialize(self) -> None:
-        """Remember which modules and databases this run found."""
+        """Remember which modules and databases this run found (when framework.db can be
+        written)."""
+        if not self._crud.writable(ModuleRecord):
+            return
         now = utcnow()
         modules = [
             {
@@ -84,9 +87,16 @@ class RunService:
         arguments: Mapping[str, Any],
         work: Awaitable[Result],
         summarize: Callable[[Result], Mapping[str, Any]] | None = None,
+        unrecorded: Callable[[str], None] | None = None,
     ) -> Result:
-        """Await ``work`` as one run of ``command``: started, then finished with its outcome."""
-        run_id = await self.start(command, arguments)
+        """Await ``work`` as one run of ``command``: started, then finished with its outcome.
+
+        A framework.db that cannot be written (read-only, disk full) does not stop the work:
+        it runs unrecorded, and ``unrecorded`` hears why.
+        """
+        run_id = await self._start_or_skip(command, arguments, unrecorded)
+        if run_id is None:
+            return await work
         try:
             result = await work
         except AnalyzerError as exc:
@@ -96,8 +106,25 @@ class RunService:
             await asyncio.shield(self._interrupted(run_id))
             raise
         summary = summarize(result) if summarize else None
-        await self.finish(run_id, exit_code=0, summary=summary)
+        with contextlib.suppress(DiskFullError):  # the work is done; only its record is lost
+            await self.finish(run_id, exit_code=0, summary=summary)
         return result
+
+    async def _start_or_skip(
+        self,
+        command: str,
+        arguments: Mapping[str, Any],
+        unrecorded: Callable[[str], None] | None,
+    ) -> int | None:
+        reason = self._crud.why_read_only(CommandRun)
+        if reason is None:
+            try:
+                return await self.start(command, arguments)
+            except (ReadOnlyError, DiskFullError) as exc:
+                reason = exc.message
+        if unrecorded is not None:
+            unrecorded(reason)
+        return None
 
     async def _interrupted(self, run_id: int) -> None:
         with contextlib.suppress(Exception):  # the run stays "running", later "abandoned"

@@ -34,6 +34,14 @@ class CRUDService:
         async with self._database.session(self._database.database_for(model)) as session:
             yield session
 
+    def writable(self, model: type[Any]) -> bool:
+        """Whether rows of ``model`` can be written (its database is not opened read-only)."""
+        return self.why_read_only(model) is None
+
+    def why_read_only(self, model: type[Any]) -> str | None:
+        """Why the database of ``model`` can only be read, or None."""
+        return self._database.read_only(self._database.database_for(model))
+
     @asynccontextmanager
     async def snapshot(self, model: type[Any]) -> AsyncIterator[AsyncSession]:
         """One read transaction on the database of ``model`` for every read in the block."""

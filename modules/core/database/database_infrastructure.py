@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -44,6 +45,9 @@ from analyzer.errors import (
     DatabaseBusyError,
     DatabaseError,
     DatabaseUnavailableError,
+    DataDirError,
+    DiskFullError,
+    ReadOnlyError,
     SchemaMismatchError,
 )
 
@@ -252,7 +256,20 @@ def display_location(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_s: float) -> None:
+def _read_only_url(url: str, immutable: bool) -> str:
+    """A SQLite file opened only to read. With a usable WAL index (-shm) it is read as usual;
+    without one (closed cleanly on read-only media, or a full disk where none can grow)
+    SQLite can only open it as immutable, which is what such a file is for now."""
+    path = sqlite_file(url)
+    assert path is not None
+    shm = path.with_name(path.name + "-shm")
+    mode = "immutable=1" if immutable or not shm.exists() else "mode=ro"
+    return f"sqlite+aiosqlite:///file:{path}?{mode}&uri=true"
+
+
+def _install_sqlite_pragmas(
+    engine: AsyncEngine, busy_timeout_s: float, read_only: bool = False
+) -> None:
     busy_ms = int(busy_timeout_s * 1000)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -262,7 +279,8 @@ def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_s: float) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            _use_wal(cursor, busy_timeout_s)
+            if not read_only:  # a read-only file keeps the journal mode it has
+                _use_wal(cursor, busy_timeout_s)
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
@@ -296,11 +314,19 @@ def _use_wal(cursor: Any, busy_timeout_s: float) -> None:
             time.sleep(0.01)
 
 
-def create_engine_for(url: str, busy_timeout_s: float, echo: bool = False) -> AsyncEngine:
+def create_engine_for(
+    url: str,
+    busy_timeout_s: float,
+    echo: bool = False,
+    read_only: bool = False,
+    immutable: bool = False,
+) -> AsyncEngine:
     """One engine per database; SQLite gets its pragmas on every pooled connection."""
     if is_sqlite_url(url):
+        if read_only:
+            url = _read_only_url(url, immutable)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": busy_timeout_s})
-        _install_sqlite_pragmas(engine, busy_timeout_s)
+        _install_sqlite_pragmas(engine, busy_timeout_s, read_only)
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True)
 
@@ -320,7 +346,9 @@ def dialect_insert(dialect_name: str, table: Any) -> Any:
 
 _BUSY = ("database is locked", "database table is locked", "database is busy")
 _CORRUPT = ("file is not a database", "database disk image is malformed", "not a database")
-_UNWRITABLE = ("unable to open database file", "readonly database", "disk i/o error")
+_FULL = ("database or disk is full", "no space left on device")
+_READONLY = ("readonly database", "read-only file system")
+_UNWRITABLE = ("unable to open database file", "disk i/o error")
 _SCHEMA = ("no such table", "no such column", "has no column")
 
 
@@ -346,6 +374,16 @@ def translate_database_error(
             f"{label} is damaged or not a SQLite database ({message}); move it aside "
             "and run again to start a fresh one, or restore it from a backup"
         )
+    if any(marker in message for marker in _FULL):
+        return DiskFullError(
+            f"cannot write {label}: the disk is full; free some space and run the command "
+            "again (what is stored is intact)"
+        )
+    if any(marker in message for marker in _READONLY):
+        return ReadOnlyError(
+            f"cannot write {label}: it is read-only; commands that only read still work, "
+            "or choose a writable --data-dir"
+        )
     if any(marker in message for marker in _UNWRITABLE):
         return DatabaseUnavailableError(
             f"cannot open or write {label} ({message}); check its permissions and free space, "
@@ -359,6 +397,17 @@ def translate_database_error(
     if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, sqlite3.Error)):
         return DatabaseUnavailableError(f"{label}: {message}; check that the database is reachable")
     return None
+
+
+DISK_FULL = "the disk is full"
+
+
+def _disk_full(path: Path) -> bool:
+    """Whether the disk holding ``path`` has no room left (less than 64 KiB)."""
+    try:
+        return shutil.disk_usage(path.parent).free < 64 * 1024
+    except OSError:
+        return False
 
 
 def sqlite_integrity_check(conn: Connection) -> list[str]:
@@ -380,6 +429,11 @@ class OpenDatabase:
     metadata: MetaData
     declarations: tuple[ModelsDeclaration, ...]
     revisions: dict[str, int]
+    read_only_reason: str | None = None  # why it was opened only to read, if it was
+
+    @property
+    def read_only(self) -> bool:
+        return self.read_only_reason is not None
 
     @property
     def file(self) -> Path | None:
@@ -398,6 +452,7 @@ class DatabaseRuntime:
         self.busy_timeout_s = busy_timeout_s
         self._echo = echo
         self._open: dict[str, OpenDatabase] = {}
+        self.read_only_dirs: set[Path] = set()  # SQLite files in these are opened to read
 
     @property
     def names(self) -> list[str]:
@@ -414,22 +469,61 @@ class DatabaseRuntime:
             ) from None
 
     def translate(self, exc: BaseException, name: str) -> DatabaseError | None:
-        label = self._open[name].label if name in self._open else name
-        return translate_database_error(exc, label, self.busy_timeout_s)
+        database = self._open.get(name)
+        label = database.label if database is not None else name
+        translated = translate_database_error(exc, label, self.busy_timeout_s)
+        if isinstance(translated, ReadOnlyError) and database is not None:
+            if database.read_only_reason == DISK_FULL:
+                return translate_database_error(OSError("database or disk is full"), label, 0)
+        return translated
 
     async def open(self, name: str, base: type[DeclarativeBase], models: Iterable[Any]) -> None:
         url = self._urls[name]
-        label = display_location(url)
-        engine = create_engine_for(url, self.busy_timeout_s, self._echo)
+        path = sqlite_file(url)
+        read_only = path is not None and path.parent in self.read_only_dirs
+        if read_only and path is not None and not path.exists():
+            raise DataDirError(
+                f"data directory {path.parent} is read-only and holds no {path.name}; "
+                "run analyzer there once with write access, or choose another --data-dir"
+            )
         declarations = tuple(ModelsDeclaration.of(m) for m in models)
-        database = OpenDatabase(name, url, label, engine, base.metadata, declarations, {})
+        try:
+            reason = "the data directory is read-only" if read_only else None
+            await self._open_as(name, url, base, declarations, reason)
+        except DatabaseUnavailableError as exc:
+            unreadable = isinstance(exc, CorruptDatabaseError)
+            if unreadable or path is None or read_only or not path.exists():
+                raise
+            if not _disk_full(path):
+                raise
+            # SQLite cannot even make the files it reads through (-wal, -shm) on a full
+            # disk: read the database as it is, and say why writes fail.
+            await self._open[name].engine.dispose()
+            await self._open_as(name, url, base, declarations, DISK_FULL)
+
+    async def _open_as(
+        self,
+        name: str,
+        url: str,
+        base: type[DeclarativeBase],
+        declarations: tuple[ModelsDeclaration, ...],
+        read_only: str | None,
+    ) -> None:
+        """Open ``url`` (to read only, for the reason given) and bring its schema to head."""
+        label = display_location(url)
+        engine = create_engine_for(
+            url, self.busy_timeout_s, self._echo, read_only is not None, read_only == DISK_FULL
+        )
+        database = OpenDatabase(
+            name, url, label, engine, base.metadata, declarations, {}, read_only
+        )
         self._open[name] = database
         try:
             database.revisions = await self._ensure_schema(database)
         except DatabaseError:
             raise
         except Exception as exc:
-            translated = translate_database_error(exc, label, self.busy_timeout_s)
+            translated = self.translate(exc, name)
             if translated is None:
                 raise
             raise translated from exc
@@ -441,6 +535,11 @@ class DatabaseRuntime:
         async with db.readonly_engine.connect() as conn:
             current = await conn.run_sync(plan)
             await conn.rollback()
+        if current.needs_write and db.read_only:
+            raise SchemaMismatchError(
+                f"{db.label} needs its tables created or upgraded, but it is read-only; "
+                "run analyzer once with write access to it"
+            )
         if current.needs_write:
             async with db.engine.begin() as conn:
                 # Plan again under the write lock: another process may have done it.

@@ -43,6 +43,7 @@ class DatabaseStatus:
     schema: dict[str, dict[str, int | None]]
     tables: list[TableStatus] = field(default_factory=list)
     integrity: list[str] | None = None
+    read_only: str | None = None  # why it can only be read
 
 
 class DatabaseService:
@@ -65,6 +66,11 @@ class DatabaseService:
     def engine(self, name: str, readonly: bool = False) -> AsyncEngine:
         database = self._runtime.get(name)
         return database.readonly_engine if readonly else database.engine
+
+    def read_only(self, name: str) -> str | None:
+        """Why database ``name`` was opened only to read (a read-only data directory, a full
+        disk), or None if it can be written."""
+        return self._runtime.get(name).read_only_reason
 
     def dialect(self, name: str) -> str:
         return self._runtime.get(name).engine.dialect.name
@@ -170,6 +176,7 @@ class DatabaseService:
             schema=schema,
             tables=tables,
             integrity=integrity,
+            read_only=database.read_only_reason,
         )
 
 

@@ -15,6 +15,7 @@ call reuses it until a document is added, changed or removed.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.errors import UsageError
+from analyzer.errors import DiskFullError, UsageError
 from modules.core.database.db_models import utcnow
 from modules.semantic_core.analysis.corpus import Corpus
 from modules.semantic_core.analysis.languages import LANGUAGE_WORDS
@@ -197,7 +198,10 @@ async def keyword_data(corpus: Corpus, collection: Collection) -> tuple[dict[str
         "keywords": data,
         "computed_at": utcnow(),
     }
-    await corpus.crud.bulk_upsert(KeywordCache, [row], conflict_columns=["collection_id"])
+    if corpus.crud.writable(KeywordCache):
+        # A full disk costs the cache, not the answer.
+        with contextlib.suppress(DiskFullError):
+            await corpus.crud.bulk_upsert(KeywordCache, [row], conflict_columns=["collection_id"])
     return corpus.keep("keywords", collection, data), False
 
 

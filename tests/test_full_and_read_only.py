@@ -1,0 +1,125 @@
+"""A data directory on a read-only mount or a full disk: reading works, writing says why.
+
+These tests mount a small tmpfs (they need to run as root, as CI does) and skip with a
+reason where mounting is not allowed. Every mount is removed by its fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, SAMPLE_DOCS
+
+pytestmark = pytest.mark.slow
+
+
+def mount(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    where = tmp_path / f"disk-{uuid.uuid4().hex[:8]}"
+    where.mkdir()
+    mounted = mount("-t", "tmpfs", "-o", "size=16m", "tmpfs", str(where))
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or 'not root'})")
+    try:
+        yield where
+    finally:
+        mount("-o", "remount,rw", str(where))
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def analyzer(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "analyzer", "--no-server", "--data-dir", str(data), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+
+
+READS = [
+    ("query", "flour water salt", "--json"),
+    ("query", "flour", "--mode", "keyword", "--json"),
+    ("similar", "bread-basics.md", "--json"),
+    ("show", "bread-basics.md", "--json"),
+    ("keywords", "--json"),
+    ("topics", "--k", "2", "--json"),
+    ("db-status", "--check", "--json"),
+]
+
+
+def ingest_kitchen(data: Path) -> None:
+    done = analyzer(data, "ingest", str(SAMPLE_DOCS / "kitchen"), "--json")
+    assert done.returncode == 0, done.stderr
+
+
+def assert_reads_work(data: Path, reason: str) -> None:
+    for args in READS:
+        done = analyzer(data, *args)
+        assert done.returncode == 0, (args, done.stderr)
+        json.loads(done.stdout)
+        assert done.stderr == f"note: this run is not recorded in framework.db: {reason}\n"
+
+
+def test_a_read_only_data_directory_is_searched_and_says_so(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    data = small_disk / "data"
+    ingest_kitchen(data)
+    assert mount("-o", "remount,ro", str(small_disk)).returncode == 0
+
+    assert_reads_work(data, "the data directory is read-only")
+    status = json.loads(analyzer(data, "db-status", "--json").stdout)
+    assert all(db["read_only"] for db in status["databases"])
+    assert (
+        "can only be read (the data directory is read-only)" in analyzer(data, "db-status").stdout
+    )
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "note.txt").write_text("A new note.\n")
+    refused = analyzer(data, "ingest", str(new))
+    assert refused.returncode == 1
+    error = refused.stderr.splitlines()[-1]
+    assert error.startswith("error: cannot write") and "read-only" in error
+    served = analyzer(data, "serve", "--foreground")
+    assert served.returncode == 1 and served.stderr.count("\n") == 1
+
+
+def test_a_full_disk_reads_refuses_writes_in_one_line_and_loses_nothing(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    data = small_disk / "data"
+    ingest_kitchen(data)
+    with open(small_disk / "filler", "wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * (1 << 20))
+                filler.flush()
+        except OSError:
+            pass
+    assert os.statvfs(small_disk).f_bavail == 0
+
+    assert_reads_work(data, "the disk is full")
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "note.txt").write_text("A note about sourdough and rye.\n")
+    refused = analyzer(data, "ingest", str(new))
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines()[-1] == (
+        f"error: cannot write {data / 'semantic_core.db'}: the disk is full; free some space "
+        "and run the command again (what is stored is intact)"
+    )
+
+    (small_disk / "filler").unlink()
+    assert analyzer(data, "ingest", str(new), "--json").returncode == 0
+    status = json.loads(analyzer(data, "db-status", "--check", "--json").stdout)
+    assert [db["integrity"] for db in status["databases"]] == [["ok"], ["ok"]]
+    tables = {t["name"]: t["rows"] for t in status["databases"][1]["tables"]}
+    assert tables["documents"] == 11  # the ten of the kitchen, and the new note
