@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from modules.semantic_core.ingest.extract import Extracted, Heading
@@ -24,6 +25,7 @@ CHUNK_TOKENS = 200
 OVERLAP_TOKENS = 32
 MIN_SECTION_TOKENS = 50
 
+_TOKEN = re.compile(r"\w+|[^\w\s]")  # as lexical.estimate_tokens counts
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+")
 _WORD = re.compile(r"\S+")
 
@@ -137,7 +139,7 @@ def _units(text: str, headings: tuple[Heading, ...], budget: int):  # noqa: ANN2
         if first_line in skip_lines:
             continue
         label = " > ".join(title for _, title in path)
-        tokens = estimate_tokens(text[start:end])
+        tokens = _tokens_up_to(text, start, end, budget + 1)
         if tokens <= budget:
             yield _Unit(start, end, tokens, section, label)
             continue
@@ -179,31 +181,51 @@ def _blocks(text: str):  # noqa: ANN202
         yield start, end, first_line
 
 
-def _split_to_budget(text: str, start: int, end: int, budget: int) -> list[tuple[int, int]]:
-    """Sentences of an over-budget block; word windows of an over-budget sentence."""
-    pieces = []
+def _tokens_up_to(text: str, start: int, end: int, limit: int) -> int:
+    """The tokens of ``text[start:end]``, counted up to ``limit``: a block of 50 MB on one
+    line is known to be over budget without listing its millions of tokens."""
+    count = 0
+    for _ in _TOKEN.finditer(text, start, end):
+        count += 1
+        if count >= limit:
+            break
+    return count
+
+
+def _split_to_budget(text: str, start: int, end: int, budget: int) -> Iterator[tuple[int, int]]:
+    """Sentences of an over-budget block; word windows of an over-budget sentence.
+
+    Generators all the way: memory stays with the pieces, not with the block's words.
+    """
     for s_start, s_end in _sentences(text, start, end):
-        if estimate_tokens(text[s_start:s_end]) <= budget:
-            pieces.append((s_start, s_end))
+        if _tokens_up_to(text, s_start, s_end, budget + 1) <= budget:
+            yield s_start, s_end
         else:
-            pieces.extend(_word_windows(text, s_start, s_end, budget))
-    return pieces
+            yield from _word_windows(text, s_start, s_end, budget)
 
 
-def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    spans = []
+def _sentences(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     cursor = start
     for match in _SENTENCE_END.finditer(text, start, end):
-        spans.append((cursor, match.start() + len(match.group(0).rstrip())))
+        sentence_end = match.start() + len(match.group(0).rstrip())
+        if sentence_end > cursor:
+            yield cursor, sentence_end
         cursor = match.end()
     if cursor < end:
-        spans.append((cursor, end))
-    return [(s, e) for s, e in spans if e > s]
+        yield cursor, end
 
 
-def _word_windows(text: str, start: int, end: int, budget: int) -> list[tuple[int, int]]:
-    words = [(m.start(), m.end()) for m in _WORD.finditer(text, start, end)]
+def _word_windows(text: str, start: int, end: int, budget: int) -> Iterator[tuple[int, int]]:
     step = max(1, budget // 2)  # a "word" may hold several tokens; stay well inside
-    return [
-        (words[i][0], words[min(i + step, len(words)) - 1][1]) for i in range(0, len(words), step)
-    ]
+    first = last = None
+    count = 0
+    for match in _WORD.finditer(text, start, end):
+        if first is None:
+            first = match.start()
+        last = match.end()
+        count += 1
+        if count == step:
+            yield first, last
+            first, count = None, 0
+    if first is not None and last is not None:
+        yield first, last
