@@ -9,6 +9,7 @@ against ``working_dir()``, which a server sets per request.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -41,9 +42,37 @@ def absolute(path: str | os.PathLike[str]) -> Path:
 
 
 def display_path(path: str) -> str:
-    """``path`` relative to the working directory when it lies below it, else as is."""
+    """``path`` relative to the working directory when it lies below it, else as is; bytes
+    of its name that are not UTF-8 shown as ``\\xNN``."""
     try:
         relative = os.path.relpath(path, working_dir())
     except ValueError:
-        return path
-    return path if relative.startswith("..") else relative
+        relative = ".."
+    return shown(path if relative.startswith("..") else relative)
+
+
+# --- file names that are not UTF-8 -------------------------------------------------------
+# Python holds the bytes of a file name that do not decode as lone surrogates (U+DC80 to
+# U+DCFF, PEP 383), which no database can store as text. Stored, each becomes the
+# private-use character U+10FE80 to U+10FEFF of the same byte, and back again when read:
+# a name goes in and comes out byte for byte. (A real name using those private-use
+# characters of plane 16 would read back as raw bytes; none is known.)
+
+_UNDECODED = re.compile("[\udc80-\udcff]")
+_STORED = re.compile("[\U0010fe80-\U0010feff]")
+_SHIFT = 0x10FE80 - 0xDC80
+
+
+def storable(path: str) -> str:
+    """``path`` as the database stores it: valid Unicode, whatever bytes its name holds."""
+    return _UNDECODED.sub(lambda m: chr(ord(m.group()) + _SHIFT), path)
+
+
+def from_storage(path: str) -> str:
+    """A stored path as the file system knows it again (the inverse of ``storable``)."""
+    return _STORED.sub(lambda m: chr(ord(m.group()) - _SHIFT), path)
+
+
+def shown(path: str) -> str:
+    """``path`` for people: bytes that are not UTF-8 as ``\\xNN``, the rest as it is."""
+    return from_storage(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from analyzer.paths import storable
+
 if TYPE_CHECKING:
     from modules.core.status import StatusReport
     from modules.semantic_core.analysis.duplicates import DuplicatesReport
@@ -92,7 +94,8 @@ def ingest_json(report: IngestReport) -> dict[str, Any]:
     return {
         **report.summary(),
         "problems": [
-            {"path": p.path, "status": p.status, "reason": p.reason} for p in report.problems
+            {"path": storable(p.path), "status": p.status, "reason": p.reason}
+            for p in report.problems
         ],
     }
 

@@ -114,3 +114,21 @@ def test_two_ingests_of_one_folder_at_once_converge(data_dir: Path) -> None:
     assert [r["failed"] for r in reports] == [0, 0]
     assert all(r["new"] + r["updated"] + r["unchanged"] == 47 for r in reports)
     assert count_rows(data_dir / "semantic_core.db", "documents") == 47
+
+
+def test_a_name_that_is_not_utf8_is_shown_escaped_and_found_as_typed(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    import os
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.txt"), "wb") as handle:
+        handle.write(b"Notes about roasting coffee beans.\n")
+    assert cli("--data-dir", str(data_dir), "ingest", str(folder)).exit_code == 0
+    found = cli("--data-dir", str(data_dir), "query", "roasting coffee", "--mode", "keyword")
+    assert found.exit_code == 0 and "caf\\xe9.txt" in found.stdout
+    as_typed = os.fsdecode(os.path.join(os.fsencode(folder), b"caf\xe9.txt"))  # what argv holds
+    shown = cli("--data-dir", str(data_dir), "show", as_typed, "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["title"] == "Notes about roasting coffee beans."

@@ -398,19 +398,27 @@ def test_deeply_nested_html_is_read_without_recursion(settings: Settings, tmp_pa
     assert "Deep in the page." in texts and "After it." in texts
 
 
-def test_a_file_name_that_is_not_utf8_does_not_end_the_run(
+def test_a_file_name_that_is_not_utf8_is_stored_and_found_byte_for_byte(
     settings: Settings, tmp_path: Path
 ) -> None:
+    from analyzer.paths import display_path
+
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "good.txt").write_text("Good text.\n")
-    with open(os.path.join(os.fsencode(folder), b"caf\xe9-latin1.txt"), "wb") as handle:
-        handle.write(b"Coffee notes.\n")
+    raw_name = os.path.join(os.fsencode(folder), b"caf\xe9-latin1.txt")
+    with open(raw_name, "wb") as handle:
+        handle.write(b"Notes about coffee beans.\n")
+
     report = ingest(settings, folder)
-    assert report.new >= 1 and "good.txt" in {
-        Path(p).name for (p,) in rows(settings, "SELECT path FROM documents")
-    }
-    assert report.new + report.failed == 2
+    assert (report.new, report.failed) == (2, 0)
+    again = ingest(settings, folder)
+    assert (again.new, again.unchanged) == (0, 2)  # the stored name matches the file's
+    stored = [p for (p,) in rows(settings, "SELECT path FROM documents") if "coffee" not in p]
+    latin = next(p for p in stored if "latin1" in p)
+    assert display_path(latin).endswith("caf\\xe9-latin1.txt")
+    os.remove(raw_name)
+    assert ingest(settings, folder, prune=True).pruned == 1
 
 
 def test_symlinks_out_of_the_given_paths_are_not_followed_unless_asked(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from analyzer.errors import AnalyzerError, UsageError
-from analyzer.paths import absolute, display_path
+from analyzer.paths import absolute, display_path, storable
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.collections import require_documents
 from modules.semantic_core.db_models import Chunk, Collection, Document
@@ -83,7 +83,7 @@ class Corpus:
             rows = await self.crud.values(Document, REF_COLUMNS, filters={**scope, **filters})
             if len(rows) == 1:
                 return DocumentRef(*rows[0])
-        suffix = text.removeprefix("./")
+        suffix = storable(text.removeprefix("./"))
         rows = await self.crud.values(
             Document,
             REF_COLUMNS,
@@ -161,7 +161,7 @@ def _path_forms(text: str) -> list[str]:
         forms.append(str(full.resolve()))
     except (OSError, RuntimeError):
         pass
-    return list(dict.fromkeys(forms))
+    return list(dict.fromkeys(storable(form) for form in forms))
 
 
 def _ambiguous(text: str, matches: list[DocumentRef]) -> AmbiguousDocumentError:

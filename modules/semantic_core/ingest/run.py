@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import AnalyzerError, ConflictError
-from analyzer.paths import absolute
+from analyzer.paths import absolute, storable
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.db_models import Chunk, Collection, Document
 from modules.semantic_core.embeddings.inputs import chunk_passage
@@ -220,7 +220,7 @@ class IngestRun:
         batch.documents.append(
             _Prepared(
                 path=path,
-                uid=hashlib.sha1(path.encode("utf-8")).hexdigest()[:16],
+                uid=hashlib.sha1(os.fsencode(path)).hexdigest()[:16],
                 extracted=extracted,
                 chunks=chunk_document(extracted),
                 content_hash=digest,
@@ -428,7 +428,7 @@ class IngestRun:
         """Documents that another process wrote since this run looked (two ingests of one
         folder, a watcher and a person): the same bytes count as unchanged, other bytes
         replace them. Checked inside the write transaction, which holds the write lock."""
-        fresh = {p.path: p for p in prepared if p.existing_id is None}
+        fresh = {storable(p.path): p for p in prepared if p.existing_id is None}
         if not fresh:
             return prepared, 0
         rows = await self.crud.values(
@@ -443,7 +443,7 @@ class IngestRun:
                 same.add(path)
             else:
                 fresh[path].existing_id = document_id
-        return [p for p in prepared if p.path not in same], len(same)
+        return [p for p in prepared if storable(p.path) not in same], len(same)
 
     async def _next_generation(self, session: Any) -> None:
         """Every write that changes documents or chunks marks the collection as changed."""
@@ -509,7 +509,7 @@ def _document_values(collection_id: int, item: _Prepared) -> dict[str, Any]:
     return {
         "collection_id": collection_id,
         "uid": item.uid,
-        "path": item.path,
+        "path": storable(item.path),
         "title": extracted.title,
         "format": extracted.format,
         "content_hash": item.content_hash,

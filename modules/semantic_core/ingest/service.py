@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analyzer.errors import ConflictError
+from analyzer.paths import from_storage
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.collections import (
     DEFAULT_COLLECTION,
@@ -165,4 +166,4 @@ class IngestService:
             ["path", "id", "size_bytes", "mtime_ns", "content_hash"],
             filters={"collection_id": collection_id},
         )
-        return {path: Known(*rest) for path, *rest in rows}
+        return {from_storage(path): Known(*rest) for path, *rest in rows}

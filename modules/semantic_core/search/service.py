@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import UsageError
+from analyzer.paths import storable
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.collections import (
     DEFAULT_COLLECTION,
@@ -322,4 +323,5 @@ def _absolute_glob(glob: str | None) -> str | None:
     """Paths are stored absolute; a relative pattern matches anywhere below a folder."""
     if not glob:
         return None
+    glob = storable(glob)
     return glob if glob.startswith(("/", "*")) else f"*/{glob}"
