@@ -130,7 +130,7 @@ def _units(text: str, headings: tuple[Heading, ...], budget: int):  # noqa: ANN2
     skip_lines = _heading_lines(text, headings)
     path: list[tuple[int, str]] = []
     section = 0
-    for start, end, first_line in _blocks(text):
+    for start, end, first_line in _blocks(text, set(heading_at) | skip_lines):
         heading = heading_at.get(first_line)
         if heading is not None:
             path = [p for p in path if p[0] < heading.level] + [(heading.level, heading.title)]
@@ -162,17 +162,25 @@ def _heading_lines(text: str, headings: tuple[Heading, ...]) -> set[int]:
     return rows
 
 
-def _blocks(text: str):  # noqa: ANN202
-    """(start, end, first line) of each run of non-blank lines; heading lines stand alone."""
+def _blocks(text: str, alone: set[int]):  # noqa: ANN202
+    """(start, end, first line) of each run of non-blank lines. Lines in ``alone`` (headings
+    and their underlines) stand alone, so the text right below a heading, with no blank
+    line between them, is its own block and not taken for part of the heading."""
     offset = 0
     start = None
-    first_line = 0
+    first_line = end = 0
     for number, line in enumerate(text.split("\n")):
         line_end = offset + len(line)
+        if number in alone and start is not None:
+            yield start, end, first_line
+            start = None
         if line.strip():
             if start is None:
                 start, first_line = offset + (len(line) - len(line.lstrip())), number
             end = line_end
+            if number in alone:
+                yield start, end, first_line
+                start = None
         elif start is not None:
             yield start, end, first_line
             start = None
