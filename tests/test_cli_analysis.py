@@ -172,3 +172,17 @@ def test_empty_collection_is_exit_1(tmp_path: Path) -> None:
 def test_usage_errors_exit_2(sample_data_dir: Path, args: list[str]) -> None:
     result = invoke(sample_data_dir, *args)
     assert result.exit_code == 2, result.output
+
+
+def test_show_lines_gives_each_line_once_even_when_chunks_split_it(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    sentences = [f"Sentence {i} says something about tides and herons." for i in range(60)]
+    (docs / "one.txt").write_text("Title line\n\n" + " ".join(sentences) + "\n\nAfter.\n")
+    data = tmp_path / "data"
+    assert invoke(data, "ingest", str(docs)).exit_code == 0
+    found = as_json(data, "show", "one.txt", "--lines", "2-4")
+    assert [(p["line"], p["line_end"]) for p in found["passages"]] == [(3, 3)]
+    assert found["passages"][0]["text"] == " ".join(sentences)
+    printed = invoke(data, "show", "one.txt", "--lines", "3").stdout.splitlines()
+    assert sum(1 for line in printed if line.startswith("3  ")) == 1

@@ -58,22 +58,51 @@ async def document_lines(
         order_by="ordinal",
     )
     passages = []
-    covered = -1  # the character offset up to which the text has been given
-    for line_start, char_start, char_end, heading, text in rows:
-        if char_end <= covered:
-            continue
-        skip = max(0, covered - char_start)
-        line_start += text.count("\n", 0, skip)
-        passage = _within(line_start, text[skip:], heading, first, last)
+    for segment in _segments(rows):
+        passage = _within(segment, first, last)
         if passage is not None:
             passages.append(passage)
-        covered = char_end
     return DocumentLines(collection.name, document, first, last, passages)
 
 
-def _within(line_start: int, text: str, heading: str, first: int, last: int) -> Passage | None:
-    lines = text.split("\n")
-    numbered = [(line_start + i, line) for i, line in enumerate(lines)]
+@dataclass
+class _Segment:
+    """Consecutive chunks joined into one run of the text, each character once."""
+
+    line_start: int
+    heading: str
+    text: str
+    covered: int  # the character offset up to which the text is given
+
+    @property
+    def last_line(self) -> int:
+        return self.line_start + self.text.count("\n")
+
+
+def _segments(rows: list[tuple[int, int, int, str, str]]) -> list[_Segment]:
+    """Chunks overlap (a full one repeats the end of the one before) and may split a line
+    (an over-long sentence is cut into windows): join them so that each line is whole and
+    given once. Between chunks that neither overlap nor share a line lie lines that are in
+    no chunk (headings, blank lines): a new segment starts there."""
+    segments: list[_Segment] = []
+    for line_start, char_start, char_end, heading, text in rows:
+        current = segments[-1] if segments else None
+        if current is not None and char_end <= current.covered:
+            continue
+        if current is not None and char_start <= current.covered:
+            current.text += text[current.covered - char_start :]
+        elif current is not None and line_start == current.last_line:
+            current.text += " " + text  # cut inside a line: the gap is the space between words
+        else:
+            segments.append(_Segment(line_start, heading, text, char_end))
+            continue
+        current.covered = char_end
+    return segments
+
+
+def _within(segment: _Segment, first: int, last: int) -> Passage | None:
+    lines = segment.text.split("\n")
+    numbered = [(segment.line_start + i, line) for i, line in enumerate(lines)]
     kept = [(number, line) for number, line in numbered if first <= number <= last]
     while kept and not kept[0][1].strip():
         kept.pop(0)
@@ -81,4 +110,4 @@ def _within(line_start: int, text: str, heading: str, first: int, last: int) -> 
         kept.pop()
     if not kept:
         return None
-    return Passage(kept[0][0], kept[-1][0], heading, "\n".join(line for _, line in kept))
+    return Passage(kept[0][0], kept[-1][0], segment.heading, "\n".join(line for _, line in kept))
