@@ -206,6 +206,17 @@ class LazyEmbedder:
         return self.loaded.encode(texts)
 
 
+def canonical_spec(spec: str | None) -> str:
+    """A model spec that means the same from any working directory: a bundled name, a
+    ``sentence-transformers:`` name, or an absolute directory (``./model`` made absolute
+    against the caller's directory, which in a server is the client's)."""
+    name = spec or DEFAULT_MODEL
+    if name in (DEFAULT_MODEL, RERANK_MODEL) or name.startswith(ST_PREFIX):
+        return name
+    directory = absolute(name)
+    return str(directory) if directory.is_dir() else name  # else: the error names it as typed
+
+
 def _bundled_info(spec: str) -> tuple[str, int] | None:
     """Id and dimension from a bundled model's config.json, without importing numpy."""
     if spec not in (DEFAULT_MODEL, RERANK_MODEL):
@@ -227,7 +238,7 @@ class BundledModels:
         self._reranker: Any = None
 
     def embedder(self, spec: str | None = None) -> LazyEmbedder:
-        key = spec or DEFAULT_MODEL
+        key = canonical_spec(spec)
         with self._lock:
             found = self._embedders.get(key)
             if found is None:
