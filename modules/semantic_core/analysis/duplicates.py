@@ -27,6 +27,7 @@ in ``duplicate_pairs`` so ``analyzer show`` lists them without recomputing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -208,9 +209,10 @@ async def find_duplicates(
     texts = await corpus.texts(collection.id)
     fingerprint = await corpus.fingerprint(collection.id)
     clock.lap("read")
-    matrix = shingle_matrix([texts.get(row[0], "") for row in rows])
+    # The arithmetic runs in a worker thread: a resident server keeps answering others.
+    matrix = await asyncio.to_thread(shingle_matrix, [texts.get(row[0], "") for row in rows])
     clock.lap("vectors")
-    firsts, seconds, scores = near_pairs(matrix, threshold)
+    firsts, seconds, scores = await asyncio.to_thread(near_pairs, matrix, threshold)
     clock.lap("scan")
     found = _merged(exact_pairs([row[1] for row in rows]), firsts, seconds, scores)
     labels = cluster_labels(list(found))

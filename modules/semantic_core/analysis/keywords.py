@@ -15,6 +15,7 @@ call reuses it until a document is added, changed or removed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections import Counter
@@ -81,8 +82,6 @@ class TermTable:
     counts: np.ndarray  # how often the term occurs in the document
     size: int  # number of documents
 
-    def words_per_row(self) -> np.ndarray:
-        return np.bincount(self.documents, weights=self.counts, minlength=self.size)
 
 
 def terms(text: str) -> list[str]:
@@ -208,7 +207,13 @@ async def keyword_data(corpus: Corpus, collection: Collection) -> tuple[dict[str
 async def _compute(corpus: Corpus, collection: Collection) -> dict[str, Any]:
     documents = await corpus.documents(collection.id)
     texts = await corpus.texts(collection.id)
-    table = term_table([titled_text(doc.title, texts.get(doc.id, "")) for doc in documents])
+    titled = [titled_text(doc.title, texts.get(doc.id, "")) for doc in documents]
+    # The arithmetic runs in a worker thread: a resident server keeps answering others.
+    return await asyncio.to_thread(_keyword_table, documents, titled)
+
+
+def _keyword_table(documents: list[DocumentRef], titled: list[str]) -> dict[str, Any]:
+    table = term_table(titled)
     weights = tfidf_weights(table)
     per_row = top_per_row(table, weights, STORED_TERMS)
     return {

@@ -18,6 +18,7 @@ found in at least two documents take part (a label should be shared).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import numpy as np
@@ -238,22 +239,34 @@ async def find_topics(corpus: Corpus, collection_name: str, k: int | None) -> To
     collection = await corpus.collection(collection_name)
     ids, vectors = await corpus.vectors(collection)
     _check_size(collection.name, len(ids), k)
+    refs = await corpus.refs([int(i) for i in ids])
+    documents = [refs[int(i)] for i in ids]
+    texts = await corpus.texts(collection.id)
+    titled = [titled_text(d.title, texts.get(d.id, "")) for d in documents]
+    # The arithmetic runs in a worker thread: a resident server keeps answering others.
+    return await asyncio.to_thread(_cluster, collection.name, vectors, titled, documents, k)
+
+
+def _cluster(
+    name: str,
+    vectors: np.ndarray,
+    titled: list[str],
+    documents: list[DocumentRef],
+    k: int | None,
+) -> TopicsResult:
     points = centred(vectors)
     tried: dict[int, float] = {}
     chosen = k
     if chosen is None:
-        chosen, tried = choose_k(points, auto_k_range(len(ids)))
+        chosen, tried = choose_k(points, auto_k_range(len(documents)))
     labels, centroids, _ = kmeans(points, chosen)
     score = round(silhouette(points, labels, chosen), 4)
-    refs = await corpus.refs([int(i) for i in ids])
-    documents = [refs[int(i)] for i in ids]
-    texts = await corpus.texts(collection.id)
-    table = term_table([titled_text(d.title, texts.get(d.id, "")) for d in documents])
+    table = term_table(titled)
     topics = _topics(
         points, labels, centroids, topic_terms(table, labels, chosen, TOPIC_TERMS), documents
     )
     return TopicsResult(
-        collection.name, len(ids), chosen, k is None, score, tried or {chosen: score}, topics
+        name, len(documents), chosen, k is None, score, tried or {chosen: score}, topics
     )
 
 
