@@ -105,6 +105,10 @@ class RunService:
         except (asyncio.CancelledError, KeyboardInterrupt):
             await asyncio.shield(self._interrupted(run_id))
             raise
+        except Exception as exc:  # a bug: recorded as failed, then its traceback goes on
+            with contextlib.suppress(Exception):
+                await self.finish(run_id, exit_code=1, error=f"unexpected {type(exc).__name__}")
+            raise
         summary = summarize(result) if summarize else None
         with contextlib.suppress(DiskFullError):  # the work is done; only its record is lost
             await self.finish(run_id, exit_code=0, summary=summary)
