@@ -60,10 +60,19 @@ class Watcher:
         self._stop.set()
 
     async def run(self) -> None:
-        from watchfiles import awatch
+        from watchfiles import DefaultFilter, awatch
 
+        usual = DefaultFilter()  # .git, __pycache__, editor swap files and the like
         await self.ingest_pass("start")  # catch up with what changed while nobody watched
-        async for changes in awatch(*self.paths, debounce=DEBOUNCE_MS, stop_event=self._stop):
+        data_dir = self._server.data_dir.rstrip("/") + "/"
+
+        def outside_data_dir(change: Any, path: str) -> bool:
+            # Our own databases and log change with every pass: never a reason for another.
+            return usual(change, path) and not path.startswith(data_dir)
+
+        async for changes in awatch(
+            *self.paths, debounce=DEBOUNCE_MS, stop_event=self._stop, watch_filter=outside_data_dir
+        ):
             await self.ingest_pass(f"{len(changes)} file events")
 
     async def ingest_pass(self, reason: str) -> None:
@@ -83,6 +92,10 @@ class Watcher:
         except AnalyzerError as exc:
             self.last = {"at": time.time(), "reason": reason, "error": exc.message}
             log.warning("watch pass (%s) failed: %s", reason, exc.message)
+            return
+        except Exception as exc:  # the next event brings another pass
+            self.last = {"at": time.time(), "reason": reason, "error": type(exc).__name__}
+            log.exception("watch pass (%s) failed", reason)
             return
         finally:
             self.passes += 1

@@ -69,7 +69,8 @@ def _ingest_service(context: ServiceContext) -> IngestService:
     from modules.semantic_core.ingest.service import IngestService
 
     services = semantic_core(context)
-    return IngestService(core(context).crud, services.index, services.models)
+    data_dirs = core(context).database.directories()
+    return IngestService(core(context).crud, services.index, services.models, data_dirs)
 
 
 def _search_service(context: ServiceContext) -> SearchService:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 from sqlalchemy import Connection, func, inspect, select, table, text
@@ -66,6 +67,11 @@ class DatabaseService:
     def engine(self, name: str, readonly: bool = False) -> AsyncEngine:
         database = self._runtime.get(name)
         return database.readonly_engine if readonly else database.engine
+
+    def directories(self) -> set[Path]:
+        """The directories that hold the SQLite files of the open databases."""
+        files = (self._runtime.get(name).file for name in self.names)
+        return {path.parent for path in files if path is not None}
 
     def read_only(self, name: str) -> str | None:
         """Why database ``name`` was opened only to read (a read-only data directory, a full

@@ -40,6 +40,7 @@ class FileFilter:
     exclude: Sequence[str] = ()
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     follow_symlinks: bool = False  # also links that lead outside the paths given
+    skip_dirs: frozenset[str] = frozenset()  # real paths never walked (our own data dir)
 
     def wants(self, relative: str) -> bool:
         if not self.include and not self.exclude:
@@ -123,6 +124,8 @@ def _walk(
             except OSError:
                 is_dir = False
             if is_dir:
+                if rules.skip_dirs and os.path.realpath(entry.path) in rules.skip_dirs:
+                    continue
                 subdirectories.append(Path(entry.path))
             elif rules.wants(prefix + entry.name):
                 _consider_entry(entry, rules, result)

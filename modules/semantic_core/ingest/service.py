@@ -25,6 +25,7 @@ A crash loses at most the batch in flight, and the next run picks it up.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -72,10 +73,19 @@ class Record:
 
 
 class IngestService:
-    def __init__(self, crud: CRUDService, index: SearchIndex, models: ModelProvider) -> None:
+    def __init__(
+        self,
+        crud: CRUDService,
+        index: SearchIndex,
+        models: ModelProvider,
+        data_dirs: Iterable[Path] = (),
+    ) -> None:
+        """``data_dirs``: where the databases live, never ingested (a data directory inside
+        an ingested folder would otherwise feed its own log back in)."""
         self._crud = crud
         self._index = index
         self._models = models
+        self._skip = frozenset(os.path.realpath(d) for d in data_dirs)
 
     async def ingest_paths(
         self,
@@ -86,7 +96,11 @@ class IngestService:
         started = time.perf_counter()
         run = await self._open(options, progress)
         rules = FileFilter(
-            options.include, options.exclude, options.max_file_size, options.follow_symlinks
+            options.include,
+            options.exclude,
+            options.max_file_size,
+            options.follow_symlinks,
+            self._skip,
         )
         found = scan(paths, rules)
         run.count_skipped(found.skipped)
