@@ -61,7 +61,9 @@ async def start_http(server: "ResidentServer") -> asyncio.Task[None]:
     embedded = _embedded_uvicorn(uvicorn, config)
     task = asyncio.get_running_loop().create_task(embedded.serve(sockets=[listening]))
     bound_host, bound_port = listening.getsockname()[:2]
-    server.extras["http"] = HttpExtra(embedded, task, f"http://{_url_host(bound_host)}:{bound_port}")
+    server.extras["http"] = HttpExtra(
+        embedded, task, f"http://{_url_host(bound_host)}:{bound_port}"
+    )
     return task
 
 
@@ -96,12 +98,10 @@ def _embedded_uvicorn(uvicorn: Any, config: Any) -> Any:
     return Embedded(config)
 
 
-class BodyTooLarge(Exception):
-    """A request body over ``MAX_BODY_BYTES``, found while reading it."""
-
-
 class BodyLimit:
-    """ASGI middleware: a request body over the limit ends in 413, however it is sent."""
+    """ASGI middleware: a request body over the limit ends in 413, however it is sent
+    (with a Content-Length or in chunks). The body is read here, up to the limit, and
+    handed on whole."""
 
     def __init__(self, app: Any, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -111,17 +111,32 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        messages = []
         seen = 0
-
-        async def limited() -> Any:
-            nonlocal seen
+        while True:
             message = await receive()
+            messages.append(message)
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise BodyTooLarge
-            return message
+                await _send_error(send, 413, f"request body over {self.limit} bytes")
+                return
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        replay = iter(messages)
 
-        await self.app(scope, limited, send)
+        async def received() -> Any:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, received, send)
+
+
+async def _send_error(send: Any, status: int, message: str) -> None:
+    import json
+
+    body = json.dumps({"error": message}).encode("utf-8")
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 @dataclass
@@ -214,10 +229,6 @@ def build_api(server: "ResidentServer") -> "FastAPI":
     async def bad_request(request: Any, exc: RequestValidationError) -> JSONResponse:
         return error(400, one_line(exc.errors()))
 
-    @api.exception_handler(BodyTooLarge)
-    async def too_large(request: Any, exc: BodyTooLarge) -> JSONResponse:
-        return error(413, f"request body over {MAX_BODY_BYTES} bytes")
-
     @api.exception_handler(HTTPException)
     async def http_error(request: Any, exc: HTTPException) -> JSONResponse:
         return error(exc.status_code, str(exc.detail))
@@ -232,6 +243,10 @@ def build_api(server: "ResidentServer") -> "FastAPI":
         token = server.options.token
         if token and not _authorised(request.headers.get("authorization", ""), token):
             return error(401, "missing or wrong token; send Authorization: Bearer TOKEN")
+        if not token and not _loopback_host(request.headers.get("host", "")):
+            # Without a token only this machine may ask, by its loopback name: a web page
+            # that rebinds its own name to 127.0.0.1 is refused.
+            return error(403, "requests must be addressed to 127.0.0.1, ::1 or localhost")
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             return error(413, f"request body over {MAX_BODY_BYTES} bytes")
@@ -410,6 +425,11 @@ def one_line(errors: Any) -> str:
     if first.get("type") == "json_invalid":
         return f"the body is not valid JSON ({message})"
     return f"{where}: {message}"
+
+
+def _loopback_host(header: str) -> bool:
+    host = header.rsplit(":", 1)[0] if not header.endswith("]") else header
+    return host.strip("[]").lower() in ("127.0.0.1", "localhost", "::1", "")
 
 
 def _authorised(header: str, token: str) -> bool:
