@@ -27,7 +27,11 @@ from analyzer.discovery import discover
 from analyzer.errors import ContextStateError, DataDirError, UnknownServiceError
 from analyzer.module_api import Discovery, LazyService, ServiceFactory, ServiceSpec
 from analyzer.settings import Settings
-from modules.core.database.database_infrastructure import DatabaseRuntime, sqlite_file
+from modules.core.database.database_infrastructure import (
+    DISK_FULL,
+    DatabaseRuntime,
+    sqlite_file,
+)
 
 
 class ContextState(enum.Enum):
@@ -125,6 +129,12 @@ class AppContext:
         for directory in sorted(directories):
             if not _ensure_dir(directory):
                 self.database_runtime.read_only_dirs.add(directory)
+
+    @property
+    def opened_on_full_disk(self) -> bool:
+        """Whether a database could only be opened to read because its disk was full."""
+        runtime = self.database_runtime
+        return any(runtime.get(n).read_only_reason == DISK_FULL for n in runtime.names)
 
     @property
     def read_only(self) -> bool:

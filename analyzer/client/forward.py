@@ -38,6 +38,7 @@ PRESENTATION_VARIABLES = frozenset(
         "LINES",
         "CLICOLOR",
         "CLICOLOR_FORCE",
+        "PYTHONUNBUFFERED",
     }
 )
 ACCEPT_TIMEOUT_S = 10.0
@@ -59,10 +60,13 @@ def forward(
     Its output goes to this process's stdout and stderr, or to ``sink``; ``terminal``:
     describe this process's terminal to the server (else: no TTY, UTF-8).
     """
+    try:
+        request = _request(data_dir, argv, environ)
+    except OSError:  # no working directory (it was deleted): run it here, which says so
+        return None
     sock = _connect(data_dir)
     if sock is None:
         return None
-    request = _request(data_dir, argv, environ)
     if not terminal:
         request |= {"tty": [False, False, False], "size": None, "encoding": {}}
     with sock:
@@ -136,7 +140,10 @@ def _relay(sock: socket.socket, frames: FrameReader, sink: Sink) -> int | None:
     sock.settimeout(None)
     relayed = False
     while True:
-        received = frames.read()
+        try:
+            received = frames.read()
+        except (OSError, ProtocolError):
+            received = None  # as good as gone: never run a command twice once it printed
         if received is None:
             break
         kind, payload = received

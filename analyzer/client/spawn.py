@@ -22,4 +22,5 @@ def detached_server(data_dir: str, options: list[str], report: bool) -> subproce
         start_new_session=True,
         close_fds=True,
         text=True,
+        cwd="/",  # paths it gets are absolute; it must not keep a mount busy
     )

@@ -28,9 +28,20 @@ log = logging.getLogger("analyzer.server")
 
 @dataclass(eq=False)
 class Invocation:
-    """One command line being run: the tasks it started on the loop, to cancel on hang-up."""
+    """One command line being run: the tasks it started on the loop, to cancel on hang-up.
+
+    Cancelled before its work reached the loop (queued for a thread, still parsing), it
+    starts none: its first task is cancelled as it is created.
+    """
 
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        """Call on the loop."""
+        self.cancelled = True
+        for task in self.tasks:
+            task.cancel()
 
 
 _CURRENT: contextvars.ContextVar[Invocation | None] = contextvars.ContextVar(
@@ -61,6 +72,8 @@ class LoopContext:
             task = self.loop.create_task(coroutine, context=context)
             if invocation is not None:
                 invocation.tasks.add(task)
+                if invocation.cancelled:
+                    task.cancel()
             task.add_done_callback(lambda finished: _copy_outcome(finished, done))
 
         self.loop.call_soon_threadsafe(start)
@@ -87,6 +100,8 @@ class CommandRunner:
         self, argv: list[str], cwd: str, terminal: ui.Terminal, invocation: Invocation
     ) -> Outcome:
         """Run one command line (call it from a worker thread, never from the loop)."""
+        if invocation.cancelled:  # its client went away while it waited for a thread
+            return Outcome(130)
         return contextvars.copy_context().run(self._invoke, argv, cwd, terminal, invocation)
 
     def _invoke(

@@ -21,6 +21,7 @@ import os
 import signal
 import stat
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from analyzer.settings import Settings, resolve_settings
 log = logging.getLogger("analyzer.server")
 
 REQUEST_TIMEOUT_S = 10.0
+HIGH_WATER = 1024 * 1024  # bytes waiting for a client before its command waits for it
 COMMAND_THREADS = 8
 LOCK_ATTEMPTS = 20  # a client checking the lock holds it for microseconds
 
@@ -92,6 +94,7 @@ class ResidentServer:
         self._started_at = time.time()
         self._lock_handle: int | None = None
         self._requests: set[Invocation] = set()
+        self._tracked: set[asyncio.Task[Any]] = set()
         self._pool = concurrent.futures.ThreadPoolExecutor(COMMAND_THREADS, "analyzer-command")
         self._command = command
         self.extras: dict[str, Any] = {}  # what HTTP and watch report for --status
@@ -135,10 +138,10 @@ class ResidentServer:
                 try:
                     await self._serve_until_stopped(loop, background, on_ready)
                 finally:
+                    await _stop_extras(self.extras)  # HTTP finishes its requests first
                     for task in background:
                         task.cancel()
                     await asyncio.gather(*background, return_exceptions=True)
-                    await _stop_extras(self.extras)
                     self._remove_socket()
         finally:
             self._pool.shutdown(wait=True)
@@ -168,8 +171,9 @@ class ResidentServer:
         if self._stopping.is_set():
             log.info("%s again: cancelling %d running commands", reason, self._active)
             for request in self._requests:
-                for task in request.tasks:
-                    task.cancel()
+                request.cancel()
+            for task in self._tracked:
+                task.cancel()
             return
         log.info("%s: finishing %d running commands", reason, self._active)
         self._stopping.set()
@@ -228,8 +232,10 @@ class ResidentServer:
         """Work started outside a command (an HTTP ingest): counted as running, and
         finished before the server stops."""
         self._active += 1
+        self._tracked.add(task)
 
         def finished(_: asyncio.Task[Any]) -> None:
+            self._tracked.discard(task)
             self._active -= 1
             self.touch()
             self._idle.set()
@@ -319,6 +325,8 @@ class ResidentServer:
             return exc.message  # the local run reports it, one line
         if _settings_key(wanted) != _settings_key(self.settings):
             return "the server runs with other ANALYZER_* settings"
+        if self.app is not None and self.app.opened_on_full_disk:
+            return "the server opened its databases on a full disk: a new process reads better"
         return None
 
     async def _run_command(
@@ -362,16 +370,22 @@ class ResidentServer:
     ) -> Outcome:
         loop = asyncio.get_running_loop()
 
+        loop_thread = threading.get_ident()
+
         def send(kind: bytes, payload: bytes) -> None:
             loop.call_soon_threadsafe(_write_frame, writer, frame(kind, payload))
+            # A client that reads slowly (| less) slows the command down, as a pipe would,
+            # instead of the server holding all its output.
+            if threading.get_ident() != loop_thread and _backlog(writer) > HIGH_WATER:
+                with contextlib.suppress(Exception):
+                    asyncio.run_coroutine_threadsafe(writer.drain(), loop).result()
 
         job = loop.run_in_executor(self._pool, self._invoke, request, send, served)
         hangup = asyncio.ensure_future(reader.read())  # the client sends nothing more: EOF
         done, _ = await asyncio.wait({job, hangup}, return_when=asyncio.FIRST_COMPLETED)
         if job not in done:
             log.info("client hung up: cancelling its command")
-            for task in served.tasks:
-                task.cancel()
+            served.cancel()
         else:
             hangup.cancel()
         return await job
@@ -380,8 +394,18 @@ class ResidentServer:
         """Worker thread: run the command line with the client's directory and terminal."""
         tty = list(request.get("tty", [False, False, False]))
         encodings = request.get("encoding", {})
-        out = RemoteStream(STDOUT, send, bool(tty[1]), *_encoding(encodings, "stdout"))
-        err = RemoteStream(STDERR, send, bool(tty[2]), *_encoding(encodings, "stderr"))
+        unbuffered = request.get("env", {}).get("PYTHONUNBUFFERED", "") != ""
+        out = RemoteStream(
+            STDOUT, send, bool(tty[1]), *_encoding(encodings, "stdout"), unbuffered=unbuffered
+        )
+        err = RemoteStream(
+            STDERR,
+            send,
+            bool(tty[2]),
+            *_encoding(encodings, "stderr"),
+            by_line=True,
+            unbuffered=unbuffered,
+        )
         size = request.get("size")
         terminal = ui.Terminal(
             out,
@@ -408,6 +432,11 @@ async def _read_request(reader: asyncio.StreamReader) -> dict[str, Any]:
     kind, length = parse_header(await reader.readexactly(HEADER_SIZE))
     payload = await reader.readexactly(length)
     return decode_json(payload)
+
+
+def _backlog(writer: asyncio.StreamWriter) -> int:
+    transport = writer.transport
+    return 0 if transport.is_closing() else transport.get_write_buffer_size()
 
 
 def _write_frame(writer: asyncio.StreamWriter, data: bytes) -> None:

@@ -8,20 +8,36 @@ from collections.abc import Callable
 from typing import IO
 
 from analyzer import ui
+from analyzer.client.protocol import MAX_FRAME
 
 Send = Callable[[bytes, bytes], None]  # (frame kind, payload)
-_FLUSH_AT = 64 * 1024
+MAX_PAYLOAD = MAX_FRAME // 2
+BLOCK = io.DEFAULT_BUFFER_SIZE  # what Python buffers of stdout on a pipe before writing it
 
 
 class RemoteStream(io.TextIOBase):
-    """Text in, the client's encoding out. Buffered, except on a TTY, where a progress
-    bar must move as it is drawn; safe to write from several threads (rich's refresh)."""
+    """Text in, the client's encoding out, flushed when the client's own stream would be:
+    stdout by blocks of 8 KiB on a pipe and by lines on a terminal, stderr by lines, and
+    every write when the client runs unbuffered (PYTHONUNBUFFERED). So stdout and stderr
+    interleave as they would in the client's process. Safe to write from several threads
+    (rich's refresh thread)."""
 
-    def __init__(self, kind: bytes, send: Send, tty: bool, encoding: str, errors: str) -> None:
+    def __init__(
+        self,
+        kind: bytes,
+        send: Send,
+        tty: bool,
+        encoding: str,
+        errors: str,
+        by_line: bool = False,
+        unbuffered: bool = False,
+    ) -> None:
         super().__init__()
         self._kind = kind
         self._send = send
         self._tty = tty
+        self._by_line = by_line or tty
+        self._unbuffered = unbuffered
         self._encoding = encoding or "utf-8"
         self._errors = errors or "strict"
         self._lock = threading.Lock()
@@ -50,7 +66,11 @@ class RemoteStream(io.TextIOBase):
                 self.written = True
                 self._pending.append(data)
                 self._size += len(data)
-            if self._tty or self._size >= _FLUSH_AT:
+            if (
+                self._unbuffered
+                or self._size >= BLOCK
+                or (self._by_line and ("\n" in text or "\r" in text))
+            ):
                 self._flush_locked()
         return len(text)
 
@@ -60,7 +80,9 @@ class RemoteStream(io.TextIOBase):
 
     def _flush_locked(self) -> None:
         if self._pending:
-            self._send(self._kind, b"".join(self._pending))
+            data = b"".join(self._pending)
+            for start in range(0, len(data), MAX_PAYLOAD):  # frames have a size limit
+                self._send(self._kind, data[start : start + MAX_PAYLOAD])
             self._pending.clear()
             self._size = 0
 

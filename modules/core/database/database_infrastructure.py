@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import (
     JSON,
@@ -264,7 +265,7 @@ def _read_only_url(url: str, immutable: bool) -> str:
     assert path is not None
     shm = path.with_name(path.name + "-shm")
     mode = "immutable=1" if immutable or not shm.exists() else "mode=ro"
-    return f"sqlite+aiosqlite:///file:{path}?{mode}&uri=true"
+    return f"sqlite+aiosqlite:///file:{quote(str(path))}?{mode}&uri=true"
 
 
 def _install_sqlite_pragmas(
