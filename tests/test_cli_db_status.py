@@ -222,3 +222,28 @@ def test_shell_completion_is_offered_and_completes_commands() -> None:
         },
     )
     assert completed.stdout.split() == ["query"]
+
+
+def test_a_run_that_ends_in_an_unexpected_error_is_recorded_as_failed(data_dir: Path) -> None:
+    import asyncio
+
+    from analyzer.app_context import AppContext
+    from analyzer.settings import Settings
+    from modules.core.module import core
+
+    async def scenario() -> None:
+        async with AppContext(Settings(data_dir=data_dir)) as app:
+
+            async def broken() -> None:
+                raise ValueError("a bug")
+
+            with pytest.raises(ValueError):
+                await core(app).runs.record("show", {}, broken())
+
+    asyncio.run(scenario())
+    conn = sqlite3.connect(data_dir / "framework.db")
+    try:
+        row = conn.execute("SELECT status, exit_code, error FROM command_runs").fetchone()
+    finally:
+        conn.close()
+    assert row == ("failed", 1, "unexpected ValueError")

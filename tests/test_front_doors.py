@@ -266,3 +266,45 @@ def test_watch_picks_up_created_changed_and_deleted_files(tmp_path: Path) -> Non
         assert status["watch"]["passes"] >= 4 and status["watch"]["last_pass"]["pruned"] == 1
     finally:
         stop_process(running.process)
+
+
+def test_requests_to_another_host_name_are_refused_without_a_token(
+    http_server: tuple[Server, str],
+) -> None:
+    _, url = http_server
+    rebound = httpx.get(f"{url}/status", headers={"host": "attacker.example:8765"})
+    assert rebound.status_code == 403 and "127.0.0.1" in rebound.json()["error"]
+    assert httpx.get(f"{url}/status", headers={"host": "localhost:8765"}).status_code == 200
+
+
+def test_an_oversize_body_sent_in_chunks_is_413(http_server: tuple[Server, str]) -> None:
+    _, url = http_server
+
+    def chunks():  # no Content-Length: the body arrives in pieces
+        yield b'{"query": "'
+        for _ in range(40):
+            yield b"x" * 50_000
+        yield b'"}'
+
+    answer = httpx.post(
+        f"{url}/search", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 413 and "over" in answer.json()["error"]
+
+
+def test_watching_a_folder_that_holds_the_data_directory_does_not_feed_itself(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    (folder / "heron.txt").write_text("The heron waits by the pond.\n")
+    data = folder / "data"
+    running = start_server(data, "--watch", str(folder))
+    try:
+        wait_until(lambda: keyword_hits(data, "heron") == ["heron.txt"])
+        time.sleep(2.5)  # a feedback loop would run pass after pass by now
+        status = json.loads(analyzer(data, "serve", "--status", "--json").stdout)
+        assert status["watch"]["passes"] <= 2
+        assert keyword_hits(data, "serving") == []  # server.log was not ingested
+    finally:
+        stop_process(running.process)

@@ -471,3 +471,13 @@ def test_a_tree_deeper_than_the_recursion_limit_is_walked(
         while deep != str(folder):
             os.rmdir(deep)
             deep = os.path.dirname(deep)
+
+
+def test_text_right_below_a_heading_is_kept(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "tight.md").write_text("# Tides\nThe moon pulls the sea twice a day.\n")
+    (folder / "tight.rst").write_text("Herons\n======\nHerons wait by the pond.\n")
+    ingest(settings, folder)
+    texts = " ".join(t for (t,) in rows(settings, "SELECT text FROM chunks"))
+    assert "The moon pulls the sea" in texts and "Herons wait by the pond" in texts

@@ -606,3 +606,65 @@ def test_a_long_data_dir_path_still_gets_a_socket(tmp_path: Path) -> None:
     finally:
         stop_process(running.process)
     shutil.rmtree(tmp_path / ("very-long-folder-name-" * 6))
+
+
+def test_stdout_and_stderr_interleave_as_they_do_here(server: Server, tmp_path: Path) -> None:
+    """A batch whose second query is empty: its error line comes where it comes here."""
+    batch = tmp_path / "queries.jsonl"
+    lines = [{"_id": "q1", "text": "bread flour"}, {"_id": "q2", "text": "   "}]
+    batch.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    args = ["--data-dir", str(server.data_dir), "query", "--batch", str(batch), "--mode", "keyword"]
+    runs = []
+    for environ in ({}, {"ANALYZER_SERVER": "off"}):
+        runs.append(
+            subprocess.run(
+                [sys.executable, "-m", "analyzer", *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **environ},
+                cwd=REPO,
+                timeout=TIMEOUT_S,
+            )
+        )
+    through, here = runs
+    assert here.returncode == 2 and b"empty" in here.stdout  # the error is there to order
+    assert (through.returncode, through.stdout) == (here.returncode, here.stdout)
+
+
+def test_a_cancelled_invocation_starts_no_work() -> None:
+    import asyncio as aio
+
+    from analyzer.server.commands import CommandRunner, Invocation, LoopContext
+    from analyzer.ui import Terminal
+
+    invocation = Invocation()
+    invocation.cancel()
+    runner = CommandRunner(command=None, context=None)  # type: ignore[arg-type]
+    outcome = runner.invoke(["db-status"], "/", Terminal(sys.stdout, sys.stderr), invocation)
+    assert outcome.code == 130
+
+    async def scenario() -> bool:
+        loop = aio.get_running_loop()
+        started = []
+
+        async def work() -> None:
+            started.append(True)
+
+        context = LoopContext(app=None, loop=loop)  # type: ignore[arg-type]
+        from analyzer.server import commands
+
+        token = commands._CURRENT.set(invocation)
+        try:
+            await aio.to_thread(lambda: _run_and_catch(context, work()))
+        finally:
+            commands._CURRENT.reset(token)
+        return bool(started)
+
+    assert aio.run(scenario()) is False
+
+
+def _run_and_catch(context: object, coroutine: object) -> None:
+    import concurrent.futures
+
+    with pytest.raises((concurrent.futures.CancelledError, Exception)):
+        context.run(coroutine)  # type: ignore[attr-defined]
