@@ -83,9 +83,9 @@ def _options(http: str | None, idle_timeout: str, watch: list[Path], collection:
     from analyzer.server.resident import ServeOptions
 
     address = _address(http) if http else None
-    token = None
+    token = os.environ.get("ANALYZER_TOKEN") or None  # set: required on loopback too
     if address is not None and not ipaddress.ip_address(_resolve(address[0])).is_loopback:
-        token = os.environ.get("ANALYZER_TOKEN") or secrets.token_urlsafe(24)
+        token = token or secrets.token_urlsafe(24)
     return ServeOptions(
         idle_timeout_s=parse_duration(idle_timeout),
         http=address,
