@@ -99,12 +99,13 @@ def check_contract(suffix: str, data: bytes, count: Callable[[str], None] = lamb
 def check_chunks(extracted: Extracted) -> None:
     text = extracted.text
     chunks = chunk_document(extracted)
-    line_count = text.count("\n") + 1
     for ordinal, chunk in enumerate(chunks):
         assert chunk.ordinal == ordinal
         assert 0 <= chunk.char_start < chunk.char_end <= len(text)
         assert chunk.text == text[chunk.char_start : chunk.char_end]
-        assert 1 <= chunk.line_start <= chunk.line_end <= line_count
+        # The lines name where the chunk's first and last characters stand in the text.
+        assert chunk.line_start == text.count("\n", 0, chunk.char_start) + 1
+        assert chunk.line_end == chunk.line_start + chunk.text[:-1].count("\n")
 
 
 @pytest.mark.parametrize(("suffix", "data"), REGRESSIONS, ids=lambda v: str(v)[:20])
