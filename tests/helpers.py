@@ -127,6 +127,21 @@ def count_rows(database: Path, table: str) -> int:
         conn.close()
 
 
+def assert_ingest_finished_whole(database: Path, report: dict[str, Any], count: int) -> None:
+    """An ingest's JSON report and semantic_core.db agree that all ``count`` notes are stored."""
+    import sqlite3
+
+    assert report["new"] + report["unchanged"] == count and report["failed"] == 0
+    assert count_rows(database, "documents") == count
+    # chunks_fts_docsize holds one row per indexed chunk: the index matches the table.
+    assert count_rows(database, "chunks") == count_rows(database, "chunks_fts_docsize") == count
+    conn = sqlite3.connect(database)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        conn.close()
+
+
 # --- services ---------------------------------------------------------------------------
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import SAMPLE_DOCS, cli, count_rows, one_line_error, write_notes
+from tests.helpers import (
+    SAMPLE_DOCS,
+    assert_ingest_finished_whole,
+    cli,
+    count_rows,
+    one_line_error,
+    write_notes,
+)
 
 
 def test_ingest_json_reports_counts_and_records_the_run(data_dir: Path) -> None:
@@ -58,7 +65,6 @@ def test_an_ingest_killed_midway_leaves_consistent_data_and_the_next_run_finishe
 ) -> None:
     import os
     import signal
-    import sqlite3
     import subprocess
     import sys
     import time
@@ -79,13 +85,7 @@ def test_an_ingest_killed_midway_leaves_consistent_data_and_the_next_run_finishe
     assert count_rows(database, "chunks") == count_rows(database, "chunks_fts_docsize")
     finished = subprocess.run([*command, "--json"], capture_output=True, text=True, check=False)
     assert finished.returncode == 0, finished.stderr
-    report = json.loads(finished.stdout)
-    assert report["new"] + report["unchanged"] == 1500 and report["failed"] == 0
-    assert count_rows(database, "documents") == 1500
-    assert count_rows(database, "chunks") == count_rows(database, "chunks_fts_docsize") == 1500
-    conn = sqlite3.connect(database)
-    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    conn.close()
+    assert_ingest_finished_whole(database, json.loads(finished.stdout), 1500)
 
 
 def test_the_summary_title_stays_on_one_line(data_dir: Path, tmp_path: Path) -> None:

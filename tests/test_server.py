@@ -11,7 +11,6 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from analyzer.client.protocol import (
     decode_json,
     json_frame,
 )
-from tests.helpers import REPO, SAMPLE_DOCS, count_rows, write_notes
+from tests.helpers import REPO, SAMPLE_DOCS, assert_ingest_finished_whole, count_rows, write_notes
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 120
@@ -481,13 +480,7 @@ def test_kill_9_mid_request_falls_back_and_leaves_the_data_intact(tmp_path: Path
     finally:
         stop_process(running.process)
     assert client.returncode == 0, err  # nothing had been printed: it ran here instead
-    report = json.loads(out)
-    assert report["new"] + report["unchanged"] == 1500 and report["failed"] == 0
-    assert count_rows(database, "documents") == 1500
-    assert count_rows(database, "chunks") == count_rows(database, "chunks_fts_docsize") == 1500
-    conn = sqlite3.connect(database)
-    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    conn.close()
+    assert_ingest_finished_whole(database, json.loads(out), 1500)
     assert not (data / locate.SOCKET_NAME).exists()  # the stale socket went with the fallback
 
 
