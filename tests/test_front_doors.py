@@ -137,6 +137,9 @@ def test_a_token_is_required_off_loopback(corpus_dir: Path, tmp_path: Path) -> N
         url = f"http://127.0.0.1:{port}/status"
         assert httpx.get(url).status_code == 401
         assert httpx.get(url, headers={"authorization": "Bearer wrong"}).status_code == 401
+        # The token is checked before the body is read: an oversize body without it is 401.
+        search = f"http://127.0.0.1:{port}/search"
+        assert httpx.post(search, content=b"x" * 2_000_000).status_code == 401
         log = (running.data_dir / "server.log").read_text()
         assert "shown once" not in log  # the token is printed once, to whoever started it
     finally:

@@ -111,6 +111,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _send_error(send, 413, f"request body over {self.limit} bytes")
+            return
         messages = []
         seen = 0
         while True:
@@ -193,7 +197,6 @@ class IngestJob:
 
 
 def build_api(server: "ResidentServer") -> "FastAPI":
-    fastapi, _ = _imports()
     from fastapi import Body, FastAPI, Query
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -238,6 +241,9 @@ def build_api(server: "ResidentServer") -> "FastAPI":
         log.exception("HTTP %s %s failed", request.method, request.url.path)
         return error(500, "internal error; the server's log has the details")
 
+    # Added before the guard, so it runs inside it: a refused request's body is never read.
+    api.add_middleware(BodyLimit)
+
     @api.middleware("http")
     async def guard(request: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
         token = server.options.token
@@ -247,9 +253,6 @@ def build_api(server: "ResidentServer") -> "FastAPI":
             # Without a token only this machine may ask, by its loopback name: a web page
             # that rebinds its own name to 127.0.0.1 is refused.
             return error(403, "requests must be addressed to 127.0.0.1, ::1 or localhost")
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return error(413, f"request body over {MAX_BODY_BYTES} bytes")
         server.touch()
         extra = server.extras.get("http")
         if extra is not None:
@@ -391,8 +394,6 @@ def build_api(server: "ResidentServer") -> "FastAPI":
             raise HTTPException(404, f"no ingest job {job_id!r}; POST /ingest starts one")
         return job.as_json()
 
-    api.add_middleware(BodyLimit)
-    _ = fastapi
     return api
 
 
