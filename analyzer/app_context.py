@@ -136,11 +136,6 @@ class AppContext:
         runtime = self.database_runtime
         return any(runtime.get(n).read_only_reason == DISK_FULL for n in runtime.names)
 
-    @property
-    def read_only(self) -> bool:
-        """Whether the databases can only be read: commands read, nothing is recorded."""
-        return bool(self.database_runtime.read_only_dirs)
-
     # --- services ----------------------------------------------------------
 
     def get_service(self, name: str) -> Any:

@@ -375,17 +375,13 @@ def build_api(server: "ResidentServer") -> "FastAPI":
             job.chunks = event.chunks_done
 
         try:
-            work = services.ingest.ingest_paths(paths, options, progress)
-            arguments = {"paths": job.paths, "collection": job.collection, "via": "http"}
-            report = await core(app).runs.record("ingest", arguments, work, lambda r: r.summary())
+            report = await server.ingest(paths, options, "http", progress)
             job.report, job.status = views.ingest_json(report), "done"
         except AnalyzerError as exc:
             job.error, job.status = exc.message, "failed"
         except Exception:
             log.exception("ingest job %s failed", job.id)
             job.error, job.status = "internal error; the server's log has the details", "failed"
-        finally:
-            server.touch()
 
     @api.get("/ingest/{job_id}", summary="An ingest job: its progress, then its report")
     async def ingest_job(job_id: str) -> dict[str, Any]:

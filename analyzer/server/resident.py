@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analyzer import __version__, ui
 from analyzer.app_context import AppContext
@@ -51,6 +51,10 @@ from analyzer.module_api import ServiceFactory
 from analyzer.server.commands import CommandRunner, Invocation, LoopContext, Outcome
 from analyzer.server.streams import RemoteStream, RoutedStream
 from analyzer.settings import Settings, resolve_settings
+
+if TYPE_CHECKING:
+    from modules.semantic_core.ingest.report import IngestReport
+    from modules.semantic_core.ingest.service import IngestOptions
 
 log = logging.getLogger("analyzer.server")
 
@@ -86,9 +90,10 @@ class ResidentServer:
         self.options = options
         self._overrides = dict(overrides or {})
         self.data_dir = str(settings.data_dir.absolute())
+        self._real_data_dir = os.path.realpath(self.data_dir)
+        self._settings_key = _settings_key(settings)
         self._stopping = asyncio.Event()
         self._idle = asyncio.Event()
-        self._active = 0
         self._served = 0
         self._last_activity = time.monotonic()
         self._started_at = time.time()
@@ -120,11 +125,7 @@ class ResidentServer:
                 time.sleep(0.01)
         else:
             os.close(handle)
-            pid = locate.lock_record(self.data_dir).get("pid", "unknown")
-            raise ServerRunningError(
-                f"analyzer serve is already running for {self.data_dir} (pid {pid}); "
-                "stop it with analyzer serve --stop"
-            )
+            raise ServerRunningError(locate.already_running(self.data_dir))
         self._lock_handle = handle
 
     async def run(self, on_ready: Any = None) -> None:
@@ -231,16 +232,32 @@ class ResidentServer:
     def track(self, task: asyncio.Task[Any]) -> None:
         """Work started outside a command (an HTTP ingest): counted as running, and
         finished before the server stops."""
-        self._active += 1
         self._tracked.add(task)
 
         def finished(_: asyncio.Task[Any]) -> None:
             self._tracked.discard(task)
-            self._active -= 1
             self.touch()
             self._idle.set()
 
         task.add_done_callback(finished)
+
+    async def ingest(
+        self, paths: list[Path], options: IngestOptions, via: str, progress: Any = None
+    ) -> IngestReport:
+        """An ingest the server starts itself (HTTP, watch): a recorded run, as the CLI's is."""
+        from modules.core.module import core
+        from modules.semantic_core.module import semantic_core
+
+        assert self.app is not None
+        work = semantic_core(self.app).ingest.ingest_paths(paths, options, progress)
+        paths_shown = [str(p) for p in paths]
+        arguments = {"paths": paths_shown, "collection": options.collection, "via": via}
+        return await core(self.app).runs.record("ingest", arguments, work, lambda r: r.summary())
+
+    @property
+    def _active(self) -> int:
+        """Commands being served and tracked work (HTTP ingests) not yet finished."""
+        return len(self._requests) + len(self._tracked)
 
     def touch(self) -> None:
         """Something was served (a command, an HTTP request, a watch pass)."""
@@ -317,13 +334,13 @@ class ResidentServer:
             return "the server is stopping"
         if request.get("version") != __version__:
             return f"the server runs analyzer {__version__}"
-        if os.path.realpath(str(request.get("data_dir"))) != os.path.realpath(self.data_dir):
+        if os.path.realpath(str(request.get("data_dir"))) != self._real_data_dir:
             return "the server serves another data directory"
         try:
             wanted = resolve_settings(Path(self.data_dir), environ=request.get("env", {}))
         except ConfigurationError as exc:
             return exc.message  # the local run reports it, one line
-        if _settings_key(wanted) != _settings_key(self.settings):
+        if _settings_key(wanted) != self._settings_key:
             return "the server runs with other ANALYZER_* settings"
         if self.app is not None and self.app.opened_on_full_disk:
             return "the server opened its databases on a full disk: a new process reads better"
@@ -342,14 +359,12 @@ class ResidentServer:
         writer.write(json_frame(ACCEPTED, {"pid": os.getpid(), "version": __version__}))
         started = time.perf_counter()
         served = Invocation()
-        self._active += 1
         self.touch()
         try:
             self._requests.add(served)
             outcome = await self._invoke_until_done(request, served, reader, writer)
         finally:
             self._requests.discard(served)
-            self._active -= 1
             self._served += 1
             self.touch()
             self._idle.set()

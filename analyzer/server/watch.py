@@ -76,19 +76,11 @@ class Watcher:
             await self.ingest_pass(f"{len(changes)} file events")
 
     async def ingest_pass(self, reason: str) -> None:
-        from modules.core.module import core
         from modules.semantic_core.ingest.service import IngestOptions
-        from modules.semantic_core.module import semantic_core
 
-        app = self._server.app
-        assert app is not None
         options = IngestOptions(collection=self.collection, prune=True)
-        work = semantic_core(app).ingest.ingest_paths(self.paths, options)
-        arguments = {"paths": [str(p) for p in self.paths], "collection": self.collection}
         try:
-            report = await core(app).runs.record(
-                "ingest", {**arguments, "via": "watch"}, work, lambda r: r.summary()
-            )
+            report = await self._server.ingest(self.paths, options, "watch")
         except AnalyzerError as exc:
             self.last = {"at": time.time(), "reason": reason, "error": exc.message}
             log.warning("watch pass (%s) failed: %s", reason, exc.message)
