@@ -393,12 +393,17 @@ def test_the_server_stops_by_itself_when_idle(tmp_path: Path) -> None:
 
 def test_serve_detaches_and_returns(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    started = analyzer(data, "serve", "--idle-timeout", "10m")
+    notes = tmp_path / "home" / "notes"
+    notes.mkdir(parents=True)
+    home = {"HOME": str(tmp_path / "home")}
+    started = analyzer(data, "serve", "--idle-timeout", "10m", "--watch", "~/notes", env=home)
     try:
         assert started.returncode == 0, started.stderr
         pid = int(re.search(rb"pid (\d+)", started.stdout).group(1))
         assert locate.server_alive(str(data))
         assert analyzer(data, "db-status").returncode == 0
+        status = json.loads(analyzer(data, "serve", "--status", "--json").stdout)
+        assert status["watch"]["paths"] == [str(notes)]  # "~" is the user's, as in the foreground
     finally:
         stopped = analyzer(data, "serve", "--stop")
     assert stopped.returncode == 0 and str(pid).encode() in stopped.stdout

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -59,11 +60,18 @@ def run_command(
 ) -> Result:
     """Run ``work`` in a started AppContext; an AnalyzerError becomes one line and an exit code."""
     state = ctx.ensure_object(CliState)
-    try:
+    with reported_errors():
         if state.resident is not None:
             app = state.resident.app
             return state.resident.run(_recorded(app, command, arguments, work, summarize))
         return asyncio.run(_booted(state, command, arguments, work, summarize))
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """An AnalyzerError raised inside becomes one line on stderr and its exit code."""
+    try:
+        yield
     except AnalyzerError as exc:
         ui.error(exc.message)
         raise typer.Exit(exc.exit_code) from None

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from analyzer import ui
-from analyzer.cli.runner import CliState
+from analyzer.cli.runner import CliState, reported_errors
 from analyzer.errors import AnalyzerError, UsageError
 
 DURATION_HELP = "Stop after this long without a request, e.g. 15m, 2h, 900s; 0 never (default)."
@@ -59,11 +59,8 @@ def serve(
 ) -> None:
     """Keep the framework, models and vectors warm for a data directory: commands then take
     a fraction of their usual start-up. Runs until --stop, SIGTERM, or the idle timeout."""
-    from analyzer.client import locate
-
-    state = ctx.ensure_object(CliState)
-    data_dir = locate.data_dir_from(str(state.data_dir) if state.data_dir else None, os.environ)
-    try:
+    data_dir = _data_dir(ctx)
+    with reported_errors():
         if status:
             raise typer.Exit(_status(data_dir, json_output))
         if stop:
@@ -72,10 +69,15 @@ def serve(
         if foreground:
             _run_foreground(ctx, data_dir, options, detached)
         else:
-            _start_background(ctx, data_dir)
-    except AnalyzerError as exc:
-        ui.error(exc.message)
-        raise typer.Exit(exc.exit_code) from None
+            _start_background(data_dir, options, idle_timeout, http)
+
+
+def _data_dir(ctx: typer.Context) -> str:
+    """The data directory as every command resolves it, without booting anything."""
+    from analyzer.client import locate
+
+    given = ctx.ensure_object(CliState).data_dir
+    return locate.data_dir_from(str(given) if given else None, os.environ)
 
 
 def _options(http: str | None, idle_timeout: str, watch: list[Path], collection: str) -> Any:
@@ -163,18 +165,18 @@ def ready_line(server: Any) -> str:
     return line
 
 
-def _start_background(ctx: typer.Context, data_dir: str) -> None:
+def _start_background(data_dir: str, options: Any, idle_timeout: str, http: str | None) -> None:
     from analyzer.client import locate
 
-    if locate.server_alive(data_dir):
-        pid = locate.lock_record(data_dir).get("pid", "unknown")
-        raise AnalyzerError(
-            f"analyzer serve is already running for {data_dir} (pid {pid}); "
-            "stop it with analyzer serve --stop"
-        )
+    if locate.server_alive(data_dir):  # said here, before a process is started to find out
+        raise AnalyzerError(locate.already_running(data_dir))
     from analyzer.client.spawn import detached_server
 
-    child = detached_server(data_dir, _forwarded_options(ctx), report=True)
+    forwarded = ["--idle-timeout", idle_timeout, "--collection", options.watch_collection]
+    forwarded += ["--http", http] if http else []
+    for path in options.watch:
+        forwarded += ["--watch", str(path)]
+    child = detached_server(data_dir, forwarded, report=True)
     assert child.stdout is not None and child.stderr is not None
     line = child.stdout.readline()
     if not line:
@@ -182,16 +184,6 @@ def _start_background(ctx: typer.Context, data_dir: str) -> None:
         sys.stderr.write(child.stderr.read())
         raise typer.Exit(child.returncode or 1)
     ui.print_line(line.rstrip("\n"))
-
-
-def _forwarded_options(ctx: typer.Context) -> list[str]:
-    params = ctx.params
-    forwarded = ["--idle-timeout", params["idle_timeout"], "--collection", params["collection"]]
-    if params.get("http"):
-        forwarded += ["--http", params["http"]]
-    for path in params.get("watch") or []:
-        forwarded += ["--watch", str(Path(path).absolute())]
-    return forwarded
 
 
 # --- status and stop -----------------------------------------------------------------------
@@ -251,14 +243,9 @@ def mcp(ctx: typer.Context) -> None:
     get_document, similar and status (through analyzer serve when it runs)."""
     import asyncio
 
-    from analyzer.client import locate
-
-    state = ctx.ensure_object(CliState)
-    data_dir = locate.data_dir_from(str(state.data_dir) if state.data_dir else None, os.environ)
-    try:
+    data_dir = _data_dir(ctx)
+    with reported_errors():
         from analyzer.server.mcp import serve_mcp
 
-        asyncio.run(serve_mcp(data_dir, ctx.find_root().command, state.overrides))
-    except AnalyzerError as exc:
-        ui.error(exc.message)
-        raise typer.Exit(exc.exit_code) from None
+        overrides = ctx.ensure_object(CliState).overrides
+        asyncio.run(serve_mcp(data_dir, ctx.find_root().command, overrides))

@@ -28,10 +28,18 @@ def data_dir_from(given: str | None, environ: Mapping[str, str]) -> str:
     if given is None:
         given = environ.get("ANALYZER_DATA_DIR") or None
     if given is None:
-        from platformdirs import user_data_dir  # pure Python, about 2 ms
+        from analyzer.settings import default_data_dir  # standard library and platformdirs
 
-        given = user_data_dir("analyzer", appauthor=False)
+        given = str(default_data_dir())
     return os.path.abspath(os.path.expanduser(given))
+
+
+def already_running(data_dir: str) -> str:
+    pid = lock_record(data_dir).get("pid", "unknown")
+    return (
+        f"analyzer serve is already running for {data_dir} (pid {pid}); "
+        "stop it with analyzer serve --stop"
+    )
 
 
 def socket_path(data_dir: str) -> str:
