@@ -247,3 +247,58 @@ def test_a_run_that_ends_in_an_unexpected_error_is_recorded_as_failed(data_dir: 
     finally:
         conn.close()
     assert row == ("failed", 1, "unexpected ValueError")
+
+
+def test_a_run_record_that_cannot_be_finished_never_hides_the_commands_error(
+    data_dir: Path,
+) -> None:
+    import asyncio
+
+    from analyzer.app_context import AppContext
+    from analyzer.errors import DiskFullError, UsageError
+    from analyzer.settings import Settings
+    from modules.core.module import core
+
+    async def scenario() -> None:
+        async with AppContext(Settings(data_dir=data_dir)) as app:
+            runs = core(app).runs
+
+            async def full(*args: object, **kwargs: object) -> None:
+                raise DiskFullError("cannot write framework.db: the disk is full")
+
+            async def refused() -> None:
+                raise UsageError("--top must be positive")
+
+            runs.finish = full  # type: ignore[method-assign]
+            with pytest.raises(UsageError, match="--top"):
+                await runs.record("show", {}, refused())
+
+    asyncio.run(scenario())
+
+
+def test_work_whose_run_cannot_start_is_closed_not_left_unawaited(data_dir: Path) -> None:
+    import asyncio
+    import warnings
+
+    from analyzer.app_context import AppContext
+    from analyzer.errors import DatabaseBusyError
+    from analyzer.settings import Settings
+    from modules.core.module import core
+
+    async def scenario() -> None:
+        async with AppContext(Settings(data_dir=data_dir)) as app:
+            runs = core(app).runs
+
+            async def busy(*args: object, **kwargs: object) -> int:
+                raise DatabaseBusyError("framework.db is locked by another process")
+
+            async def work() -> int:
+                return 1
+
+            runs.start = busy  # type: ignore[method-assign]
+            with pytest.raises(DatabaseBusyError):
+                await runs.record("show", {}, work())
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # "coroutine ... was never awaited"
+        asyncio.run(scenario())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
@@ -94,20 +95,25 @@ class RunService:
         A framework.db that cannot be written (read-only, disk full) does not stop the work:
         it runs unrecorded, and ``unrecorded`` hears why.
         """
-        run_id = await self._start_or_skip(command, arguments, unrecorded)
+        try:
+            run_id = await self._start_or_skip(command, arguments, unrecorded)
+        except BaseException:
+            if inspect.iscoroutine(work):
+                work.close()  # never started: no "never awaited" warning
+            raise
         if run_id is None:
             return await work
         try:
             result = await work
         except AnalyzerError as exc:
-            await self.finish(run_id, exit_code=exc.exit_code, error=exc.message)
+            await self._finish_failed(run_id, exit_code=exc.exit_code, error=exc.message)
             raise
         except (asyncio.CancelledError, KeyboardInterrupt):
-            await asyncio.shield(self._interrupted(run_id))
+            interrupted = {"exit_code": 130, "error": "interrupted", "status": "interrupted"}
+            await asyncio.shield(self._finish_failed(run_id, **interrupted))
             raise
         except Exception as exc:  # a bug: recorded as failed, then its traceback goes on
-            with contextlib.suppress(Exception):
-                await self.finish(run_id, exit_code=1, error=f"unexpected {type(exc).__name__}")
+            await self._finish_failed(run_id, exit_code=1, error=f"unexpected {type(exc).__name__}")
             raise
         summary = summarize(result) if summarize else None
         with contextlib.suppress(DiskFullError):  # the work is done; only its record is lost
@@ -130,9 +136,10 @@ class RunService:
             unrecorded(reason)
         return None
 
-    async def _interrupted(self, run_id: int) -> None:
+    async def _finish_failed(self, run_id: int, **outcome: Any) -> None:
+        """Record how a run failed; a record that cannot be written never hides the failure."""
         with contextlib.suppress(Exception):  # the run stays "running", later "abandoned"
-            await self.finish(run_id, exit_code=130, error="interrupted", status="interrupted")
+            await self.finish(run_id, **outcome)
 
     async def start(self, command: str, arguments: Mapping[str, Any]) -> int:
         run = CommandRun(
