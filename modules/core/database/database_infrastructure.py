@@ -305,7 +305,7 @@ def _use_wal(cursor: Any, busy_timeout_s: float) -> None:
             cursor.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+            if not any(marker in str(exc).lower() for marker in _BUSY):
                 raise
             cursor.execute("PRAGMA journal_mode")
             if str(cursor.fetchone()[0]).lower() == "wal":
@@ -353,6 +353,13 @@ _UNWRITABLE = ("unable to open database file", "disk i/o error")
 _SCHEMA = ("no such table", "no such column", "has no column")
 
 
+def disk_full_error(label: str) -> DiskFullError:
+    return DiskFullError(
+        f"cannot write {label}: the disk is full; free some space and run the command "
+        "again (what is stored is intact)"
+    )
+
+
 def _root_message(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc.__cause__ or exc
     return str(orig).lower()
@@ -376,10 +383,7 @@ def translate_database_error(
             "and run again to start a fresh one, or restore it from a backup"
         )
     if any(marker in message for marker in _FULL):
-        return DiskFullError(
-            f"cannot write {label}: the disk is full; free some space and run the command "
-            "again (what is stored is intact)"
-        )
+        return disk_full_error(label)
     if any(marker in message for marker in _READONLY):
         return ReadOnlyError(
             f"cannot write {label}: it is read-only; commands that only read still work, "
@@ -473,9 +477,9 @@ class DatabaseRuntime:
         database = self._open.get(name)
         label = database.label if database is not None else name
         translated = translate_database_error(exc, label, self.busy_timeout_s)
-        if isinstance(translated, ReadOnlyError) and database is not None:
-            if database.read_only_reason == DISK_FULL:
-                return translate_database_error(OSError("database or disk is full"), label, 0)
+        opened_on_full_disk = database is not None and database.read_only_reason == DISK_FULL
+        if isinstance(translated, ReadOnlyError) and opened_on_full_disk:
+            return disk_full_error(label)  # read-only because the disk is full: say so
         return translated
 
     async def open(self, name: str, base: type[DeclarativeBase], models: Iterable[Any]) -> None:
