@@ -35,6 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import write_corpus  # noqa: E402
 
+from modules.semantic_core.search.metrics import percentile  # noqa: E402
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "eval" / "scifact"
 TARGETS = {  # seconds, with the server up (DESIGN section 7, the service issue)
     "query (hybrid)": 0.30,
@@ -49,14 +51,16 @@ def analyzer_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "analyzer"]
 
 
-def run_cli(args: list[str], server: bool) -> tuple[float, subprocess.CompletedProcess[str]]:
+def run_cli(
+    args: list[str], server: bool, check: bool = True
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     environ = {**os.environ, "ANALYZER_SERVER": "on" if server else "off"}
     started = time.perf_counter()
     done = subprocess.run(
         [*analyzer_command(), *args], capture_output=True, text=True, env=environ, check=False
     )
     elapsed = time.perf_counter() - started
-    if done.returncode != 0:
+    if check and done.returncode != 0:
         raise SystemExit(f"analyzer {' '.join(args[:4])} ... failed: {done.stderr.strip()}")
     return elapsed, done
 
@@ -129,17 +133,10 @@ def load_test(
 
     def client(index: int) -> None:
         for text in texts[index * per_client : (index + 1) * per_client]:
-            environ = {**os.environ, "ANALYZER_SERVER": "on"}
-            started = time.perf_counter()
-            done = subprocess.run(
-                [*analyzer_command(), "--data-dir", str(data), "query", text, "--json"],
-                capture_output=True,
-                text=True,
-                env=environ,
-                check=False,
-            )
+            args = ["--data-dir", str(data), "query", text, "--json"]
+            answer = run_cli(args, server=True, check=False)
             with lock:
-                answers.append((time.perf_counter() - started, done))
+                answers.append(answer)
 
     started = time.perf_counter()
     ingest = subprocess.Popen(
@@ -186,11 +183,6 @@ def consistent(data: Path, answers: list[subprocess.CompletedProcess[str]]) -> b
         if len({r["document_id"] for r in results}) != len(results):
             return False
     return True
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def server_rss(data: Path) -> float:
