@@ -71,7 +71,7 @@ class FakeModels:
         return self.rerank
 
     def overrides(self) -> dict[str, Callable[[Any], Any]]:
-        return {MODELS_SERVICE: lambda context: self}
+        return overrides_for(self)
 
 
 def overrides_for(models: Any) -> dict[str, Callable[[Any], Any]]:
@@ -112,34 +112,34 @@ def write_notes(folder: Path, count: int) -> Path:
     return folder
 
 
+def sqlite_rows(database: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` on a SQLite file, read by a connection of its own."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(database, timeout=10)) as conn:
+        return conn.execute(sql).fetchall()
+
+
 def count_rows(database: Path, table: str) -> int:
-    """Rows of ``table`` in a SQLite file, read by a connection of its own; 0 if it is not there."""
+    """Rows of ``table`` in a SQLite file; 0 if the file or the table is not there (yet)."""
     import sqlite3
 
     if not database.exists():
         return 0
-    conn = sqlite3.connect(database, timeout=10)
     try:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return sqlite_rows(database, f"SELECT count(*) FROM {table}")[0][0]
     except sqlite3.OperationalError:
         return 0
-    finally:
-        conn.close()
 
 
 def assert_ingest_finished_whole(database: Path, report: dict[str, Any], count: int) -> None:
     """An ingest's JSON report and semantic_core.db agree that all ``count`` notes are stored."""
-    import sqlite3
-
     assert report["new"] + report["unchanged"] == count and report["failed"] == 0
     assert count_rows(database, "documents") == count
     # chunks_fts_docsize holds one row per indexed chunk: the index matches the table.
     assert count_rows(database, "chunks") == count_rows(database, "chunks_fts_docsize") == count
-    conn = sqlite3.connect(database)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    finally:
-        conn.close()
+    assert sqlite_rows(database, "PRAGMA integrity_check") == [("ok",)]
 
 
 # --- services ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 
 from analyzer import __version__
 from modules.semantic_core.db_models import SCHEMA_REVISION
-from tests.helpers import cli, one_line_error
+from tests.helpers import cli, one_line_error, sqlite_rows
 
 
 def invoke(*args: str, env: dict[str, str] | None = None):
@@ -241,12 +241,9 @@ def test_a_run_that_ends_in_an_unexpected_error_is_recorded_as_failed(data_dir: 
                 await core(app).runs.record("show", {}, broken())
 
     asyncio.run(scenario())
-    conn = sqlite3.connect(data_dir / "framework.db")
-    try:
-        row = conn.execute("SELECT status, exit_code, error FROM command_runs").fetchone()
-    finally:
-        conn.close()
-    assert row == ("failed", 1, "unexpected ValueError")
+    sql = "SELECT status, exit_code, error FROM command_runs"
+    rows = sqlite_rows(data_dir / "framework.db", sql)
+    assert rows == [("failed", 1, "unexpected ValueError")]
 
 
 def test_a_run_record_that_cannot_be_finished_never_hides_the_commands_error(

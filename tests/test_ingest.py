@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import sqlite3
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from modules.semantic_core.collections import ModelMismatchError
 from modules.semantic_core.ingest.report import IngestReport
 from modules.semantic_core.ingest.service import Record
 from tests import helpers
-from tests.helpers import SAMPLE_DOCS, FakeModels
+from tests.helpers import SAMPLE_DOCS, FakeModels, sqlite_rows
 
 # Most of these tests are about files and rows, not vectors: instant models will do.
 FAKE_MODELS = FakeModels()
@@ -33,11 +32,7 @@ def ingest_records(settings: Settings, records: list[Record], **options: Any) ->
 
 
 def rows(settings: Settings, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(settings.data_dir / "semantic_core.db")
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+    return sqlite_rows(settings.data_dir / "semantic_core.db", sql)
 
 
 def problems(report: IngestReport) -> dict[str, tuple[str, str]]:
