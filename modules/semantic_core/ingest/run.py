@@ -12,7 +12,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,8 +74,7 @@ class _Prepared:
     vectors: np.ndarray | None = None
 
     def model_inputs(self) -> list[str]:
-        title = self.extracted.title
-        return [chunk_passage(stored_heading(title, c.heading), c.text) for c in self.chunks]
+        return [chunk_passage(c.heading, c.text) for c in self.chunks]
 
 
 @dataclass
@@ -130,18 +129,9 @@ class IngestRun:
 
     async def reembed(self, reprocessed: set[str]) -> None:
         """Move the collection to this run's model (see the module docstring, step 3)."""
-        keep = {doc.id for path, doc in self.known.items() if path not in reprocessed}
+        keep = sorted(doc.id for path, doc in self.known.items() if path not in reprocessed)
         redo = [doc.id for path, doc in self.known.items() if path in reprocessed]
-        rows = [
-            row
-            for row in await self.crud.values(
-                Chunk,
-                ["id", "document_id", "heading", "text"],
-                where=[Chunk.document_id.in_(_document_ids(self.collection.id))],
-                order_by="id",
-            )
-            if row[1] in keep
-        ]
+        rows = await self._stored_chunks_of(keep)
         inputs = [chunk_passage(heading, text) for _, _, heading, text in rows]
         vectors = await asyncio.to_thread(_embed, self.embedder, inputs)
         async with self.crud.transaction(Chunk) as session:
@@ -154,6 +144,17 @@ class IngestRun:
             await self._bind_model(session)
             await self._next_generation(session)
         self.report.reembedded = len(rows)
+
+    async def _stored_chunks_of(self, document_ids: list[int]) -> list[tuple[Any, ...]]:
+        """(id, document id, heading, text) of these documents' chunks, read by batches of ids;
+        the documents this run re-processes are never read."""
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(document_ids), WRITE_BATCH_IDS):
+            ids = document_ids[start : start + WRITE_BATCH_IDS]
+            columns = ["id", "document_id", "heading", "text"]
+            where = [Chunk.document_id.in_(ids)]
+            rows += await self.crud.values(Chunk, columns, where=where, order_by="id")
+        return rows
 
     async def _forget_vectors(self, document_ids: list[int], session: Any) -> None:
         """Old-model vectors go; a reset fingerprint makes any next run re-process these."""
@@ -222,7 +223,7 @@ class IngestRun:
                 path=path,
                 uid=hashlib.sha1(os.fsencode(path)).hexdigest()[:16],
                 extracted=extracted,
-                chunks=chunk_document(extracted),
+                chunks=stored_chunks(extracted),
                 content_hash=digest,
                 size=found.size,
                 mtime_ns=found.mtime_ns,
@@ -246,7 +247,7 @@ class IngestRun:
                 path=record.uid,
                 uid=record.uid,
                 extracted=extracted,
-                chunks=chunk_document(extracted),
+                chunks=stored_chunks(extracted),
                 content_hash=digest,
                 size=len(text.encode("utf-8")),
                 mtime_ns=0,
@@ -478,17 +479,18 @@ def _name_of(item: Any) -> str:
     return str(getattr(item, "path", None) or getattr(item, "uid", "?"))
 
 
+def stored_chunks(extracted: Extracted) -> list[ChunkPiece]:
+    """The document's chunks with the headings they are stored with, and embedded with:
+    a re-embed reads the stored heading, so both make the same vectors."""
+    title = extracted.title
+    return [replace(c, heading=stored_heading(title, c.heading)) for c in chunk_document(extracted)]
+
+
 def stored_heading(title: str, heading: str) -> str:
     """Heading paths start with the document's title, so every chunk is findable by it."""
     if not title or heading == title or heading.startswith(f"{title} > "):
         return heading or title
     return f"{title} > {heading}" if heading else title
-
-
-def _document_ids(collection_id: int) -> Any:
-    from sqlalchemy import select
-
-    return select(Document.id).where(Document.collection_id == collection_id)
 
 
 def _embed(embedder: NamedEmbedder, texts: list[str]) -> np.ndarray:
@@ -525,13 +527,12 @@ def _document_values(collection_id: int, item: _Prepared) -> dict[str, Any]:
 
 def _chunk_rows(document_id: int, item: _Prepared) -> list[dict[str, Any]]:
     assert item.vectors is not None
-    title = item.extracted.title
     return [
         {
             "document_id": document_id,
             "ordinal": c.ordinal,
             "text": c.text,
-            "heading": stored_heading(title, c.heading),
+            "heading": c.heading,
             "char_start": c.char_start,
             "char_end": c.char_end,
             "line_start": c.line_start,
