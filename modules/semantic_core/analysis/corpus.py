@@ -126,10 +126,13 @@ class Corpus:
         matrix = from_blobs([row[1] for row in rows], collection.dimension)
         return self.keep("vectors", collection, (ids, normalise_rows(matrix)))
 
-    async def fingerprint(self, collection_id: int) -> str:
-        """Changes whenever a document of the collection is added, changed or removed."""
-        rows = await self.crud.values(Collection, ["generation"], filters={"id": collection_id})
-        return f"g{rows[0][0]}" if rows else "g0"
+
+
+def fingerprint(collection: Collection) -> str:
+    """Changes whenever a document of the collection is added, changed or removed. Taken
+    from the row read before the data it labels: a write in between makes it stale, never
+    fresh."""
+    return f"g{collection.generation}"
 
 
 def rebuild_texts(rows: Sequence[tuple[Any, ...]]) -> dict[int, str]:

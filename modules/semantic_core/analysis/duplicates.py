@@ -39,8 +39,8 @@ import numpy as np
 
 from analyzer.errors import UsageError
 from modules.core.database.db_models import utcnow
-from modules.semantic_core.analysis.corpus import Corpus
-from modules.semantic_core.db_models import Document, DuplicatePair, DuplicateScan
+from modules.semantic_core.analysis.corpus import Corpus, fingerprint
+from modules.semantic_core.db_models import Collection, Document, DuplicatePair, DuplicateScan
 from modules.semantic_core.documents import DocumentRef
 
 DEFAULT_THRESHOLD = 0.9
@@ -207,7 +207,6 @@ async def find_duplicates(
         Document, ["id", "content_hash"], filters={"collection_id": collection.id}, order_by="id"
     )
     texts = await corpus.texts(collection.id)
-    fingerprint = await corpus.fingerprint(collection.id)
     clock.lap("read")
     # The arithmetic runs in a worker thread: a resident server keeps answering others.
     matrix = await asyncio.to_thread(shingle_matrix, [texts.get(row[0], "") for row in rows])
@@ -218,7 +217,7 @@ async def find_duplicates(
     labels = cluster_labels(list(found))
     ids = [row[0] for row in rows]
     pairs = [(ids[a], ids[b], score, kind, labels[a]) for (a, b), (score, kind) in found.items()]
-    await _store(corpus, collection.id, threshold, fingerprint, len(ids), pairs)
+    await _store(corpus, collection, threshold, len(ids), pairs)
     clock.lap("store")
     refs = await corpus.refs([i for a, b, *_ in pairs for i in (a, b)])
     return DuplicatesReport(
@@ -253,13 +252,13 @@ def _merged(
 
 async def _store(
     corpus: Corpus,
-    collection_id: int,
+    collection: Collection,
     threshold: float,
-    fingerprint: str,
     documents: int,
     pairs: list[tuple[int, int, float, str, int]],
 ) -> None:
     crud = corpus.crud
+    collection_id = collection.id
     rows = [
         {
             "collection_id": collection_id,
@@ -275,7 +274,7 @@ async def _store(
         "collection_id": collection_id,
         "threshold": threshold,
         "signal": SIGNAL,
-        "fingerprint": fingerprint,
+        "fingerprint": fingerprint(collection),
         "documents": documents,
         "pairs": len(pairs),
         "clusters": len({p[4] for p in pairs}),
@@ -311,10 +310,10 @@ def _clusters(
 
 
 async def stored_duplicates(
-    corpus: Corpus, collection_id: int, document_id: int
+    corpus: Corpus, collection: Collection, document_id: int
 ) -> StoredDuplicates | None:
     """The duplicates of one document from the last scan, or None if none was run."""
-    scan = await corpus.crud.find(DuplicateScan, {"collection_id": collection_id})
+    scan = await corpus.crud.find(DuplicateScan, {"collection_id": collection.id})
     if scan is None:
         return None
     rows = await corpus.crud.values(
@@ -327,11 +326,10 @@ async def stored_duplicates(
     )
     others = [(b if a == document_id else a, score, kind) for a, b, score, kind in rows]
     refs = await corpus.refs([other for other, _, _ in others])
-    fingerprint = await corpus.fingerprint(collection_id)
     return StoredDuplicates(
         computed_at=scan.computed_at,
         threshold=scan.threshold,
-        stale=scan.fingerprint != fingerprint,
+        stale=scan.fingerprint != fingerprint(collection),
         duplicates=[StoredDuplicate(refs[o], s, k) for o, s, k in others],
     )
 

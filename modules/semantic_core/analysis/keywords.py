@@ -27,7 +27,7 @@ import numpy as np
 
 from analyzer.errors import DiskFullError, UsageError
 from modules.core.database.db_models import utcnow
-from modules.semantic_core.analysis.corpus import Corpus
+from modules.semantic_core.analysis.corpus import Corpus, fingerprint
 from modules.semantic_core.analysis.languages import LANGUAGE_WORDS
 from modules.semantic_core.db_models import Collection, KeywordCache
 from modules.semantic_core.documents import DocumentRef
@@ -186,14 +186,14 @@ async def keyword_data(corpus: Corpus, collection: Collection) -> tuple[dict[str
     kept = corpus.kept("keywords", collection)
     if kept is not None:
         return kept, True
-    fingerprint = f"v{KEYWORDS_VERSION}:{await corpus.fingerprint(collection.id)}"
+    labelled = f"v{KEYWORDS_VERSION}:{fingerprint(collection)}"
     cache = await corpus.crud.find(KeywordCache, {"collection_id": collection.id})
-    if cache is not None and cache.fingerprint == fingerprint:
+    if cache is not None and cache.fingerprint == labelled:
         return corpus.keep("keywords", collection, cache.keywords), True
     data = await _compute(corpus, collection)
     row = {
         "collection_id": collection.id,
-        "fingerprint": fingerprint,
+        "fingerprint": labelled,
         "keywords": data,
         "computed_at": utcnow(),
     }

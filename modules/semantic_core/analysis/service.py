@@ -146,7 +146,7 @@ class AnalysisService:
             statistics=await self._statistics(row, text),
             keywords=[Keyword(term, score) for term, score in keywords],
             summary=central_sentences(text),
-            duplicates=await stored_duplicates(corpus, found.id, ref.id),
+            duplicates=await stored_duplicates(corpus, found, ref.id),
             similar=await similar_to(corpus, found, ref, SHOW_SIMILAR),
         )
 

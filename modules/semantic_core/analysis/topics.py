@@ -239,8 +239,8 @@ async def find_topics(corpus: Corpus, collection_name: str, k: int | None) -> To
     collection = await corpus.collection(collection_name)
     ids, vectors = await corpus.vectors(collection)
     _check_size(collection.name, len(ids), k)
-    refs = await corpus.refs([int(i) for i in ids])
-    documents = [refs[int(i)] for i in ids]
+    by_id = {ref.id: ref for ref in await corpus.documents(collection.id)}  # one filter, no IN
+    documents = [by_id[int(i)] for i in ids]
     texts = await corpus.texts(collection.id)
     titled = [titled_text(d.title, texts.get(d.id, "")) for d in documents]
     # The arithmetic runs in a worker thread: a resident server keeps answering others.
