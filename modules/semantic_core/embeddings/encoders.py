@@ -235,19 +235,14 @@ class OnnxEncoder:
         # onnxruntime graph rewrites the model is faster without (config.json
         # "ort_disabled_optimizers"): on this runtime SkipLayerNormalization and
         # BiasGelu are slower than the LayerNormalization + Add / Gelu they replace.
-        disabled = list(config.get("ort_disabled_optimizers") or [])
-        path, providers = str(directory / "model.onnx"), ["CPUExecutionProvider"]
-        try:
-            session = ort.InferenceSession(
-                path,
-                sess_options=opts,
-                providers=providers,
-                **({"disabled_optimizers": disabled} if disabled else {}),
-            )
-        except TypeError:
-            # ``disabled_optimizers`` is not a documented parameter: a runtime without it
-            # loads the same graph, with the same results, only slower.
-            session = ort.InferenceSession(path, sess_options=opts, providers=providers)
+        # (InferenceSession takes ``disabled_optimizers`` as a keyword in every onnxruntime
+        # the project allows, >= 1.17.)
+        session = ort.InferenceSession(
+            str(directory / "model.onnx"),
+            sess_options=opts,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=config.get("ort_disabled_optimizers") or None,
+        )
         return cls(session, _load_tokenizer(directory), config)
 
     def encode(

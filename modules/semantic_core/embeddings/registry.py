@@ -235,7 +235,6 @@ class BundledModels:
         self._load = load or load_embedder
         self._lock = threading.Lock()
         self._embedders: dict[str, LazyEmbedder] = {}
-        self._reranker: Any = None
 
     def embedder(self, spec: str | None = None) -> LazyEmbedder:
         key = canonical_spec(spec)
@@ -246,10 +245,7 @@ class BundledModels:
             return found
 
     def reranker(self) -> Reranker:
-        with self._lock:
-            if self._reranker is None:
-                self._reranker = self._load(RERANK_MODEL)
-            return self._reranker
+        return self.embedder(RERANK_MODEL).loaded
 
 
 _PROCESS_MODELS = BundledModels()
