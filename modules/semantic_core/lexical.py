@@ -37,6 +37,17 @@ def estimate_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
+def tokens_up_to(text: str, start: int, end: int, limit: int) -> int:
+    """``estimate_tokens(text[start:end])``, counted only up to ``limit``: a block of 50 MB on
+    one line is known to be over a budget without listing its millions of tokens."""
+    count = 0
+    for _ in _TOKEN.finditer(text, start, end):
+        count += 1
+        if count >= limit:
+            break
+    return count
+
+
 def query_terms(text: str) -> list[str]:
     """Distinct lowercase terms, stopwords dropped unless nothing else is left."""
     terms = list(dict.fromkeys(t.lower() for t in _TERM.findall(text)))

@@ -19,13 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from modules.semantic_core.ingest.extract import Extracted, Heading
-from modules.semantic_core.lexical import estimate_tokens
+from modules.semantic_core.lexical import estimate_tokens, tokens_up_to
 
 CHUNK_TOKENS = 200
 OVERLAP_TOKENS = 32
 MIN_SECTION_TOKENS = 50
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")  # as lexical.estimate_tokens counts
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+")
 _WORD = re.compile(r"\S+")
 
@@ -139,12 +138,11 @@ def _units(text: str, headings: tuple[Heading, ...], budget: int):  # noqa: ANN2
         if first_line in skip_lines:
             continue
         label = " > ".join(title for _, title in path)
-        tokens = _tokens_up_to(text, start, end, budget + 1)
+        tokens = tokens_up_to(text, start, end, budget + 1)
         if tokens <= budget:
             yield _Unit(start, end, tokens, section, label)
             continue
-        for piece_start, piece_end in _split_to_budget(text, start, end, budget):
-            tokens = estimate_tokens(text[piece_start:piece_end])
+        for piece_start, piece_end, tokens in _split_to_budget(text, start, end, budget):
             if tokens:
                 yield _Unit(piece_start, piece_end, tokens, section, label)
 
@@ -189,27 +187,21 @@ def _blocks(text: str, alone: set[int]):  # noqa: ANN202
         yield start, end, first_line
 
 
-def _tokens_up_to(text: str, start: int, end: int, limit: int) -> int:
-    """The tokens of ``text[start:end]``, counted up to ``limit``: a block of 50 MB on one
-    line is known to be over budget without listing its millions of tokens."""
-    count = 0
-    for _ in _TOKEN.finditer(text, start, end):
-        count += 1
-        if count >= limit:
-            break
-    return count
-
-
-def _split_to_budget(text: str, start: int, end: int, budget: int) -> Iterator[tuple[int, int]]:
-    """Sentences of an over-budget block; word windows of an over-budget sentence.
+def _split_to_budget(
+    text: str, start: int, end: int, budget: int
+) -> Iterator[tuple[int, int, int]]:
+    """(start, end, tokens) of the sentences of an over-budget block, and of word windows
+    of an over-budget sentence; each piece counted once.
 
     Generators all the way: memory stays with the pieces, not with the block's words.
     """
     for s_start, s_end in _sentences(text, start, end):
-        if _tokens_up_to(text, s_start, s_end, budget + 1) <= budget:
-            yield s_start, s_end
-        else:
-            yield from _word_windows(text, s_start, s_end, budget)
+        tokens = tokens_up_to(text, s_start, s_end, budget + 1)
+        if tokens <= budget:
+            yield s_start, s_end, tokens
+            continue
+        for w_start, w_end in _word_windows(text, s_start, s_end, budget):
+            yield w_start, w_end, estimate_tokens(text[w_start:w_end])
 
 
 def _sentences(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
