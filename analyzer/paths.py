@@ -41,6 +41,11 @@ def absolute(path: str | os.PathLike[str]) -> Path:
     return Path(working_dir()) / os.path.expanduser(os.fspath(path))
 
 
+def is_within(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or lies below it, compared as written (nothing resolved)."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 def display_path(path: str) -> str:
     """``path`` relative to the working directory when it lies below it, else as is; bytes
     of its name that are not UTF-8 shown as ``\\xNN``."""

@@ -11,6 +11,7 @@ from tests.helpers import (
     cli,
     count_rows,
     one_line_error,
+    sqlite_rows,
     write_notes,
 )
 
@@ -132,3 +133,17 @@ def test_a_name_that_is_not_utf8_is_shown_escaped_and_found_as_typed(
     shown = cli("--data-dir", str(data_dir), "show", as_typed, "--json")
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)["title"] == "Notes about roasting coffee beans."
+
+
+def test_the_data_directory_is_never_ingested_even_inside_the_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "apples.txt").write_text("Apples keep well in a cold cellar.\n")
+    data = folder / "index"
+    data.mkdir()
+    (data / "stray.txt").write_text("Written by hand into the data directory.\n")
+    (folder / "shortcut").symlink_to(data, target_is_directory=True)
+    result = cli("--data-dir", str(data), "ingest", str(folder), "--json")
+    assert result.exit_code == 0, result.output
+    stored = sqlite_rows(data / "semantic_core.db", "SELECT path FROM documents")
+    assert [Path(path).name for (path,) in stored] == ["apples.txt"]

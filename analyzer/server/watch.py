@@ -64,11 +64,13 @@ class Watcher:
 
         usual = DefaultFilter()  # .git, __pycache__, editor swap files and the like
         await self.ingest_pass("start")  # catch up with what changed while nobody watched
-        data_dir = self._server.data_dir.rstrip("/") + "/"
+        from analyzer.paths import is_within
+
+        data_dir = self._server.data_dir
 
         def outside_data_dir(change: Any, path: str) -> bool:
             # Our own databases and log change with every pass: never a reason for another.
-            return usual(change, path) and not path.startswith(data_dir)
+            return usual(change, path) and not is_within(path, data_dir)
 
         async for changes in awatch(
             *self.paths, debounce=DEBOUNCE_MS, stop_event=self._stop, watch_filter=outside_data_dir

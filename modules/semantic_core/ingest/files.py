@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import stat
@@ -9,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analyzer.paths import absolute
+from analyzer.paths import absolute, is_within
 
 JUNK_DIRECTORIES = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
 DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024
@@ -40,7 +41,8 @@ class FileFilter:
     exclude: Sequence[str] = ()
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     follow_symlinks: bool = False  # also links that lead outside the paths given
-    skip_dirs: frozenset[str] = frozenset()  # real paths never walked (our own data dir)
+    # (device, inode) of directories never walked below a root (our own data directory)
+    skip_dirs: frozenset[tuple[int, int]] = frozenset()
 
     def wants(self, relative: str) -> bool:
         if not self.include and not self.exclude:
@@ -49,6 +51,16 @@ class FileFilter:
         if any(_matches(relative, name, pattern) for pattern in self.exclude):
             return False
         return not self.include or any(_matches(relative, name, p) for p in self.include)
+
+
+def directory_keys(directories: Iterable[Path]) -> frozenset[tuple[int, int]]:
+    """(device, inode) of the directories that exist: the identity a walk compares."""
+    keys = set()
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            info = os.stat(directory)
+            keys.add((info.st_dev, info.st_ino))
+    return frozenset(keys)
 
 
 def _matches(relative: str, name: str, pattern: str) -> bool:
@@ -94,8 +106,7 @@ class _Scope:
         if self.follow_anywhere or not entry.is_symlink():
             return None
         target = os.path.realpath(entry.path)
-        inside = any(target == r or target.startswith(r.rstrip("/") + "/") for r in self.real_roots)
-        return None if inside else target
+        return None if any(is_within(target, r) for r in self.real_roots) else target
 
 
 def _walk(
@@ -108,7 +119,8 @@ def _walk(
     stack = [root]
     while stack:
         directory = stack.pop()
-        entries = _entries(directory, result, seen)
+        skip = rules.skip_dirs if directory != root else frozenset()  # a root is walked
+        entries = _entries(directory, result, seen, skip)
         prefix = "" if directory == root else directory.relative_to(root).as_posix() + "/"
         subdirectories = []
         for entry in entries:
@@ -124,8 +136,6 @@ def _walk(
             except OSError:
                 is_dir = False
             if is_dir:
-                if rules.skip_dirs and os.path.realpath(entry.path) in rules.skip_dirs:
-                    continue
                 subdirectories.append(Path(entry.path))
             elif rules.wants(prefix + entry.name):
                 _consider_entry(entry, rules, result)
@@ -133,15 +143,21 @@ def _walk(
 
 
 def _entries(
-    directory: Path, result: FileScan, seen: set[tuple[int, int]]
+    directory: Path,
+    result: FileScan,
+    seen: set[tuple[int, int]],
+    skip: frozenset[tuple[int, int]],
 ) -> list[os.DirEntry[str]]:
-    """The entries of a directory not visited before, by name; [] with a reason if none."""
+    """The entries of a directory not visited before and not in ``skip``, by name; [] (with
+    a reason, unless skipped) if none."""
     try:
         info = directory.stat()
     except OSError as exc:
         result.skipped.append(SkippedPath(directory, f"cannot open directory ({exc.strerror})"))
         return []
     key = (info.st_dev, info.st_ino)
+    if key in skip:
+        return []
     if key in seen:
         result.skipped.append(SkippedPath(directory, "symlink loop (directory already visited)"))
         return []

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import AnalyzerError, ConflictError
-from analyzer.paths import absolute, storable
+from analyzer.paths import absolute, is_within, storable
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.db_models import Chunk, Collection, Document
 from modules.semantic_core.embeddings.inputs import chunk_passage
@@ -463,7 +463,7 @@ class IngestRun:
             doc.id
             for path, doc in self.known.items()
             if path not in seen
-            and any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+            and any(is_within(path, prefix) for prefix in prefixes)
             and not os.path.exists(path)
         ]
         if vanished:

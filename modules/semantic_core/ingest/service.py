@@ -25,7 +25,6 @@ A crash loses at most the batch in flight, and the next run picks it up.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -44,7 +43,12 @@ from modules.semantic_core.collections import (
 from modules.semantic_core.db_models import Collection, Document
 from modules.semantic_core.embeddings.registry import ModelProvider, NamedEmbedder
 from modules.semantic_core.index.reader import SearchIndex
-from modules.semantic_core.ingest.files import DEFAULT_MAX_FILE_SIZE, FileFilter, scan
+from modules.semantic_core.ingest.files import (
+    DEFAULT_MAX_FILE_SIZE,
+    FileFilter,
+    directory_keys,
+    scan,
+)
 from modules.semantic_core.ingest.report import IngestReport, ProgressCallback
 from modules.semantic_core.ingest.run import IngestRun, Known
 
@@ -85,7 +89,7 @@ class IngestService:
         self._crud = crud
         self._index = index
         self._models = models
-        self._skip = frozenset(os.path.realpath(d) for d in data_dirs)
+        self._data_dirs = tuple(data_dirs)
 
     async def ingest_paths(
         self,
@@ -100,7 +104,7 @@ class IngestService:
             options.exclude,
             options.max_file_size,
             options.follow_symlinks,
-            self._skip,
+            directory_keys(self._data_dirs),
         )
         found = scan(paths, rules)
         run.count_skipped(found.skipped)
