@@ -28,9 +28,11 @@ def data_dir_from(given: str | None, environ: Mapping[str, str]) -> str:
     if given is None:
         given = environ.get("ANALYZER_DATA_DIR") or None
     if given is None:
-        from analyzer.settings import default_data_dir  # standard library and platformdirs
+        # As settings.default_data_dir, which the client may not import (it decides what
+        # runs before anything of the application loads).
+        from platformdirs import user_data_dir  # pure Python, about 2 ms
 
-        given = str(default_data_dir())
+        given = user_data_dir("analyzer", appauthor=False)
     return os.path.abspath(os.path.expanduser(given))
 
 
