@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Hashable
+from typing import Any, Protocol
 
 from analyzer.errors import AnalyzerError, UsageError
 from modules.core.database.crud_service import CRUDService
@@ -72,3 +73,20 @@ def model_mismatch(collection: Collection, model: ModelIdentity) -> ModelMismatc
         f"use --model {own}, or re-embed it: analyzer ingest PATH --collection "
         f"{collection.name} --model MODEL --force"
     )
+
+
+class GenerationCache:
+    """Values read or computed from a collection, each kept while the collection stays at
+    the generation it was made from: a long-lived process answers from memory until a
+    write anywhere changes the collection."""
+
+    def __init__(self) -> None:
+        self._kept: dict[Hashable, tuple[int, Any]] = {}
+
+    def get(self, key: Hashable, generation: int) -> Any | None:
+        found = self._kept.get(key)
+        return found[1] if found is not None and found[0] == generation else None
+
+    def put(self, key: Hashable, generation: int, value: Any) -> Any:
+        self._kept[key] = (generation, value)
+        return value

@@ -18,7 +18,7 @@ import numpy as np
 from analyzer.errors import AnalyzerError, UsageError
 from analyzer.paths import absolute, display_path, storable
 from modules.core.database.crud_service import CRUDService
-from modules.semantic_core.collections import require_documents
+from modules.semantic_core.collections import GenerationCache, require_documents
 from modules.semantic_core.db_models import Chunk, Collection, Document
 from modules.semantic_core.documents import REF_COLUMNS, DocumentRef
 from modules.semantic_core.vectors import from_blobs, normalise_rows
@@ -45,16 +45,14 @@ class Corpus:
 
     def __init__(self, crud: CRUDService) -> None:
         self.crud = crud
-        self._kept: dict[tuple[str, int], tuple[int, Any]] = {}
+        self._kept = GenerationCache()
 
     def kept(self, kind: str, collection: Collection) -> Any | None:
         """What ``keep`` stored for ``collection`` at its current generation, else None."""
-        found = self._kept.get((kind, collection.id))
-        return found[1] if found is not None and found[0] == collection.generation else None
+        return self._kept.get((kind, collection.id), collection.generation)
 
     def keep(self, kind: str, collection: Collection, value: Any) -> Any:
-        self._kept[(kind, collection.id)] = (collection.generation, value)
-        return value
+        return self._kept.put((kind, collection.id), collection.generation, value)
 
     async def collection(self, name: str) -> Collection:
         """The collection called ``name``; it must hold at least one document."""

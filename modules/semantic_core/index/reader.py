@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, text
 
 from analyzer.errors import DatabaseError
+from modules.semantic_core.collections import GenerationCache
 from modules.semantic_core.db_models import DATABASE_NAME
 from modules.semantic_core.index import fulltext_sqlite
 
@@ -35,7 +36,7 @@ class SearchIndex:
     def __init__(self, database: DatabaseService) -> None:
         self._database = database
         # collection id -> (generation, matrix): one matrix per collection, the newest read.
-        self._matrices: dict[int, tuple[int, ChunkMatrix]] = {}
+        self._matrices = GenerationCache()
 
     def _require_fulltext(self) -> None:
         dialect = self._database.dialect(DATABASE_NAME)
@@ -76,9 +77,9 @@ class SearchIndex:
 
         from modules.semantic_core.vectors import from_blobs, normalise_rows
 
-        cached = self._matrices.get(collection_id)
-        if cached is not None and cached[0] == generation:
-            return cached[1]
+        cached = self._matrices.get(collection_id, generation)
+        if cached is not None:
+            return cached
         sql = (
             "SELECT c.id, c.document_id, c.embedding FROM chunks c "
             "JOIN documents d ON d.id = c.document_id "
@@ -97,8 +98,7 @@ class SearchIndex:
                 np.asarray(docs, dtype=np.int64),
                 normalise_rows(from_blobs(blobs, dimension)),
             )
-        self._matrices[collection_id] = (generation, matrix)
-        return matrix
+        return self._matrices.put(collection_id, generation, matrix)
 
     async def chunk_texts(self, chunk_ids: list[int]) -> dict[int, tuple[str, str]]:
         """(heading, text) of the given chunks."""

@@ -31,6 +31,7 @@ from analyzer.paths import storable
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.collections import (
     DEFAULT_COLLECTION,
+    GenerationCache,
     model_matches,
     model_mismatch,
     require_documents,
@@ -106,8 +107,7 @@ class SearchService:
         self._index = index
         self._models = models
         self._rerank_cache: dict[tuple[int, str, tuple[str, ...]], np.ndarray] = {}
-        # collection id -> (generation, document id -> path), for --path filters.
-        self._paths: dict[int, tuple[int, dict[int, str]]] = {}
+        self._paths = GenerationCache()  # collection id -> {document id: path}, for --path
 
     async def search(
         self, query: str, options: SearchOptions, fusion: FusionSettings = DEFAULT_FUSION
@@ -213,15 +213,12 @@ class SearchService:
     async def _documents_matching(self, collection: Collection, glob: str) -> Any:
         import numpy as np
 
-        cached = self._paths.get(collection.id)
-        if cached is not None and cached[0] == collection.generation:
-            paths = cached[1]
-        else:
+        paths = self._paths.get(collection.id, collection.generation)
+        if paths is None:
             rows = await self._crud.values(
                 Document, ["id", "path"], filters={"collection_id": collection.id}
             )
-            paths = dict(rows)
-            self._paths[collection.id] = (collection.generation, paths)
+            paths = self._paths.put(collection.id, collection.generation, dict(rows))
         return np.asarray(
             [i for i, p in paths.items() if fnmatch.fnmatchcase(p, glob)], dtype=np.int64
         )
