@@ -17,7 +17,7 @@ from analyzer.settings import Settings
 from modules.core.database.database_infrastructure import DatabaseRuntime
 from modules.semantic_core.db_models import SCHEMA_REVISION
 from tests.conftest import PLUGIN
-from tests.helpers import run
+from tests.helpers import run, sqlite_rows
 
 
 def test_pragmas_hold_on_every_pooled_connection(settings: Settings) -> None:
@@ -122,26 +122,30 @@ def test_a_database_newer_than_the_code_is_refused_and_left_alone(settings: Sett
 def test_a_revision_1_semantic_core_database_is_upgraded_and_keeps_its_rows(
     settings: Settings,
 ) -> None:
-    run(_boot_and_close(settings))
     path = settings.data_dir / "semantic_core.db"
+    as_revision_1(  # what revision 1 looked like: no generation column
+        settings,
+        path,
+        "INSERT INTO collections (name, model_id, dimension, settings, created_at, "
+        "updated_at) VALUES ('kept', 'm', 4, '{}', '2026-01-01', '2026-01-01')",
+        "ALTER TABLE collections DROP COLUMN generation",
+    )
+
+    run(_boot_and_close(settings))
+
+    assert sqlite_rows(path, "SELECT name, generation FROM collections") == [("kept", 0)]
+    assert sqlite_rows(path, "SELECT revision FROM analyzer_schema") == [(SCHEMA_REVISION,)]
+
+
+def as_revision_1(settings: Settings, path: Path, *statements: str) -> None:
+    """A data directory created by this version, then taken back to schema revision 1."""
+    run(_boot_and_close(settings))
     conn = sqlite3.connect(path)
-    with conn:  # what revision 1 looked like: no generation column
-        conn.execute(
-            "INSERT INTO collections (name, model_id, dimension, settings, created_at, "
-            "updated_at) VALUES ('kept', 'm', 4, '{}', '2026-01-01', '2026-01-01')"
-        )
-        conn.execute("ALTER TABLE collections DROP COLUMN generation")
+    with conn:
+        for statement in statements:
+            conn.execute(statement)
         conn.execute("UPDATE analyzer_schema SET revision = 1")
     conn.close()
-
-    run(_boot_and_close(settings))
-
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("SELECT name, generation FROM collections").fetchall() == [("kept", 0)]
-        assert conn.execute("SELECT revision FROM analyzer_schema").fetchone() == (SCHEMA_REVISION,)
-    finally:
-        conn.close()
 
 
 def _notes_metadata(with_rank: bool) -> SimpleNamespace:
@@ -199,27 +203,18 @@ def test_a_revision_1_framework_database_is_upgraded_and_keeps_its_runs(
 ) -> None:
     from modules.core.db_models import SCHEMA_REVISION as FRAMEWORK_REVISION
 
-    run(_boot_and_close(settings))
     path = settings.data_dir / "framework.db"
-    conn = sqlite3.connect(path)
-    with conn:  # what revision 1 looked like: runs without their process
-        conn.execute(
-            "INSERT INTO command_runs (command, arguments, started_at, status) "
-            "VALUES ('ingest', '{}', '2026-01-01', 'ok')"
-        )
-        conn.execute("ALTER TABLE command_runs DROP COLUMN pid")
-        conn.execute("ALTER TABLE command_runs DROP COLUMN host")
-        conn.execute("UPDATE analyzer_schema SET revision = 1")
-    conn.close()
+    as_revision_1(  # what revision 1 looked like: runs without their process
+        settings,
+        path,
+        "INSERT INTO command_runs (command, arguments, started_at, status) "
+        "VALUES ('ingest', '{}', '2026-01-01', 'ok')",
+        "ALTER TABLE command_runs DROP COLUMN pid",
+        "ALTER TABLE command_runs DROP COLUMN host",
+    )
 
     run(_boot_and_close(settings))
 
-    conn = sqlite3.connect(path)
-    try:
-        rows = conn.execute("SELECT command, status, pid FROM command_runs").fetchall()
-        assert rows == [("ingest", "ok", None)]
-        assert conn.execute("SELECT revision FROM analyzer_schema").fetchone() == (
-            FRAMEWORK_REVISION,
-        )
-    finally:
-        conn.close()
+    rows = sqlite_rows(path, "SELECT command, status, pid FROM command_runs")
+    assert rows == [("ingest", "ok", None)]
+    assert sqlite_rows(path, "SELECT revision FROM analyzer_schema") == [(FRAMEWORK_REVISION,)]
