@@ -339,10 +339,10 @@ def test_an_unexpected_error_in_one_file_fails_that_file_only(
         (folder / name).write_text(f"The text of {name}.\n")
     real_extract = run_module.extract
 
-    def extract(data: bytes, path: Path) -> Any:
+    def extract(data: bytes, path: Path, deadline: Any) -> Any:
         if path.name == "cursed.txt":
             raise ValueError("a bug in an extractor\nwith a second line")
-        return real_extract(data, path)
+        return real_extract(data, path, deadline)
 
     monkeypatch.setattr(run_module, "extract", extract)
     report = ingest(settings, folder)

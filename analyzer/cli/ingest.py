@@ -12,6 +12,7 @@ from analyzer import ui
 from analyzer.cli.params import existing
 from analyzer.cli.runner import CliState, run_command
 from analyzer.views import ingest_json
+from modules.semantic_core.ingest.extract.base import DEFAULT_FILE_SECONDS
 from modules.semantic_core.module import semantic_core
 
 if TYPE_CHECKING:
@@ -61,6 +62,15 @@ def ingest(
         bool,
         typer.Option(help="Also build a trigram index, so Chinese, Japanese and Korean match."),
     ] = False,
+    file_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            metavar="SECONDS",
+            help="Give up on a file whose reading, extraction and chunking take longer "
+            "(reported as failed); 0 for no limit.",
+        ),
+    ] = DEFAULT_FILE_SECONDS,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Extract, chunk and embed documents into a collection; unchanged files are skipped."""
@@ -78,6 +88,7 @@ def ingest(
         model=model,
         trigram=trigram,
         follow_symlinks=follow_symlinks,
+        file_seconds=file_timeout or None,
         debug=ctx.ensure_object(CliState).debugging(),
     )
     show_progress = ui.is_terminal() and not json_output

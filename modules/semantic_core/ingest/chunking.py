@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from modules.semantic_core.ingest.extract import Extracted, Heading
+from modules.semantic_core.ingest.extract import NO_DEADLINE, Deadline, Extracted, Heading
 from modules.semantic_core.lexical import estimate_tokens, tokens_up_to
 
 CHUNK_TOKENS = 200
@@ -41,7 +41,7 @@ class ChunkPiece:
     token_count: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Unit:
     start: int
     end: int
@@ -50,13 +50,21 @@ class _Unit:
     heading: str
 
 
+CHECK_EVERY_UNITS = 1024  # units cut between two looks at the deadline
+
+
 def chunk_document(
     extracted: Extracted,
     budget: int = CHUNK_TOKENS,
     overlap: int = OVERLAP_TOKENS,
+    deadline: Deadline = NO_DEADLINE,
 ) -> list[ChunkPiece]:
     text = extracted.text
-    units = list(_units(text, extracted.headings, budget))
+    units = []
+    for unit in _units(text, extracted.headings, budget):
+        units.append(unit)
+        if len(units) % CHECK_EVERY_UNITS == 0:
+            deadline.check()
     line_starts = _line_starts(text)
     return [
         _piece(ordinal, text, group, line_starts)

@@ -229,10 +229,11 @@ def _kind(mode: int) -> str:
     return "special file"
 
 
-def read_regular_file(path: str | Path, limit: int) -> bytes:
+def read_regular_file(path: str | Path, limit: int) -> bytearray:
     """The bytes of ``path``, refusing anything that is not (or stopped being) a regular file.
 
     Opened non-blocking, so a file swapped for a named pipe after the scan cannot hang us.
+    Read into one buffer of the file's size, so a large file is held once, not twice.
     """
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
@@ -241,15 +242,15 @@ def read_regular_file(path: str | Path, limit: int) -> bytes:
             raise OSError(f"not a regular file ({_kind(info.st_mode)})")
         if info.st_size > limit:
             raise OSError(f"grew past the size cap ({info.st_size:,} bytes)")
-        chunks = []
-        remaining = limit + 1
-        while remaining > 0:
-            block = os.read(fd, min(remaining, 1 << 20))
-            if not block:
-                break
-            chunks.append(block)
-            remaining -= len(block)
-        data = b"".join(chunks)
+        with open(fd, "rb", buffering=0, closefd=False) as raw:
+            data = bytearray(info.st_size)
+            with memoryview(data) as view:
+                filled = 0
+                while filled < len(data) and (count := raw.readinto(view[filled:])):
+                    filled += count
+            del data[filled:]  # the file shrank since fstat
+            while len(data) <= limit and (more := raw.read(1 << 20)):
+                data += more  # the file grew since fstat
         if len(data) > limit:
             raise OSError("grew past the size cap while being read")
         return data

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ from modules.semantic_core.embeddings.inputs import chunk_passage
 from modules.semantic_core.embeddings.registry import NamedEmbedder
 from modules.semantic_core.ingest.chunking import ChunkPiece, chunk_document
 from modules.semantic_core.ingest.extract import (
+    NO_DEADLINE,
+    Deadline,
     Extracted,
     Unextractable,
     UnsupportedFile,
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
 BATCH_FILES = 64
 EMBED_BATCH_CHUNKS = 1024
 WRITE_BATCH_IDS = 500  # ids per IN (...) list, well inside SQLite's variable limit
+WRITE_BATCH_CHUNKS = 1000  # chunk rows built and inserted at a time
 
 
 @dataclass
@@ -61,11 +65,13 @@ class Known:
 
 @dataclass
 class _Prepared:
-    """A document ready to write: extracted, chunked, waiting for its vectors."""
+    """A document ready to write: chunked, waiting for its vectors. Its extracted text is
+    not kept (the chunks hold what is stored), so a large file is not held twice."""
 
     path: str
     uid: str
-    extracted: Extracted
+    extracted: Extracted  # with its text emptied; ``char_count`` says how long it was
+    char_count: int
     chunks: list[ChunkPiece]
     content_hash: str
     size: int
@@ -73,8 +79,19 @@ class _Prepared:
     existing_id: int | None
     vectors: np.ndarray | None = None
 
-    def model_inputs(self) -> list[str]:
-        return [chunk_passage(c.heading, c.text) for c in self.chunks]
+    @classmethod
+    def chunked(
+        cls, extracted: Extracted, deadline: Deadline = NO_DEADLINE, **fields: Any
+    ) -> _Prepared:
+        return cls(
+            extracted=replace(extracted, text=""),
+            char_count=len(extracted.text),
+            chunks=stored_chunks(extracted, deadline),
+            **fields,
+        )
+
+    def model_inputs(self) -> Iterator[str]:
+        return (chunk_passage(c.heading, c.text) for c in self.chunks)
 
 
 @dataclass
@@ -132,8 +149,8 @@ class IngestRun:
         keep = sorted(doc.id for path, doc in self.known.items() if path not in reprocessed)
         redo = [doc.id for path, doc in self.known.items() if path in reprocessed]
         rows = await self._stored_chunks_of(keep)
-        inputs = [chunk_passage(heading, text) for _, _, heading, text in rows]
-        vectors = await asyncio.to_thread(_embed, self.embedder, inputs)
+        inputs = (chunk_passage(heading, text) for _, _, heading, text in rows)
+        vectors = await asyncio.to_thread(_embed, self.embedder, inputs, len(rows))
         async with self.crud.transaction(Chunk) as session:
             for (chunk_id, *_), vector in zip(rows, vectors, strict=True):
                 await self.crud.update_where(
@@ -196,6 +213,7 @@ class IngestRun:
         ):
             batch.unchanged += 1
             return
+        deadline = Deadline(self.options.file_seconds)
         try:
             data = read_regular_file(found.path, self.options.max_file_size)
         except FileNotFoundError:
@@ -211,25 +229,25 @@ class IngestRun:
             batch.touched.append((previous.id, found.size, found.mtime_ns))
             return
         try:
-            extracted = extract(data, Path(found.path))
+            extracted = extract(data, Path(found.path), deadline)
+            del data  # what a PDF or DOCX was read from, no longer needed while chunking
+            prepared = _Prepared.chunked(
+                extracted,
+                deadline,
+                path=path,
+                uid=hashlib.sha1(os.fsencode(path)).hexdigest()[:16],
+                content_hash=digest,
+                size=found.size,
+                mtime_ns=found.mtime_ns,
+                existing_id=previous.id if previous else None,
+            )
         except UnsupportedFile as exc:
             batch.problems.append(Problem(path, "skipped", str(exc)))
             return
         except Unextractable as exc:
             batch.problems.append(Problem(path, "failed", str(exc)))
             return
-        batch.documents.append(
-            _Prepared(
-                path=path,
-                uid=hashlib.sha1(os.fsencode(path)).hexdigest()[:16],
-                extracted=extracted,
-                chunks=stored_chunks(extracted),
-                content_hash=digest,
-                size=found.size,
-                mtime_ns=found.mtime_ns,
-                existing_id=previous.id if previous else None,
-            )
-        )
+        batch.documents.append(prepared)
 
     def prepare_record(self, record: Record, batch: _Batch) -> None:
         text = record.text if not record.title else f"{record.title}\n\n{record.text}"
@@ -243,11 +261,10 @@ class IngestRun:
             return
         extracted = Extracted(text=text, title=record.title, format="record")
         batch.documents.append(
-            _Prepared(
+            _Prepared.chunked(
+                extracted,
                 path=record.uid,
                 uid=record.uid,
-                extracted=extracted,
-                chunks=stored_chunks(extracted),
                 content_hash=digest,
                 size=len(text.encode("utf-8")),
                 mtime_ns=0,
@@ -318,8 +335,8 @@ class IngestRun:
             batch.documents = kept
 
     def _embed_together(self, documents: list[_Prepared]) -> None:
-        inputs = [text for item in documents for text in item.model_inputs()]
-        vectors = _embed(self.embedder, inputs)
+        inputs = (text for item in documents for text in item.model_inputs())
+        vectors = _embed(self.embedder, inputs, sum(len(item.chunks) for item in documents))
         offset = 0
         for item in documents:
             item.vectors = vectors[offset : offset + len(item.chunks)]
@@ -412,15 +429,17 @@ class IngestRun:
                 await crud.update_where(Document, {"id": item.existing_id}, values, session=session)
         await crud.create_many(new_docs, session=session)
         ids = iter(d.id for d in new_docs)
-        rows = []
-        for item in prepared:
-            doc_id = item.existing_id if item.existing_id is not None else next(ids)
-            rows.extend(_chunk_rows(doc_id, item))
-        await crud.bulk_insert(Chunk, rows, session=session)
+        chunks = 0
+        owners = [
+            (item.existing_id if item.existing_id is not None else next(ids), item)
+            for item in prepared
+        ]
+        for rows in _chunk_rows(owners, WRITE_BATCH_CHUNKS):
+            chunks += await crud.bulk_insert(Chunk, rows, session=session)
         if prepared:
             await self._next_generation(session)
         return _Written(
-            new=len(new_docs), updated=len(replaced), unchanged=unchanged, chunks=len(rows)
+            new=len(new_docs), updated=len(replaced), unchanged=unchanged, chunks=chunks
         )
 
     async def _settle_against_other_writers(
@@ -479,11 +498,14 @@ def _name_of(item: Any) -> str:
     return str(getattr(item, "path", None) or getattr(item, "uid", "?"))
 
 
-def stored_chunks(extracted: Extracted) -> list[ChunkPiece]:
+def stored_chunks(extracted: Extracted, deadline: Deadline = NO_DEADLINE) -> list[ChunkPiece]:
     """The document's chunks with the headings they are stored with, and embedded with:
     a re-embed reads the stored heading, so both make the same vectors."""
     title = extracted.title
-    return [replace(c, heading=stored_heading(title, c.heading)) for c in chunk_document(extracted)]
+    return [
+        replace(c, heading=stored_heading(title, c.heading))
+        for c in chunk_document(extracted, deadline=deadline)
+    ]
 
 
 def stored_heading(title: str, heading: str) -> str:
@@ -493,16 +515,20 @@ def stored_heading(title: str, heading: str) -> str:
     return f"{title} > {heading}" if heading else title
 
 
-def _embed(embedder: NamedEmbedder, texts: list[str]) -> np.ndarray:
+def _embed(embedder: NamedEmbedder, texts: Iterable[str], count: int) -> np.ndarray:
+    """Vectors of ``count`` texts, encoded a batch at a time into one matrix: the texts
+    are made as they are encoded, never all at once."""
     import numpy as np
 
-    if not texts:
-        return np.zeros((0, embedder.dimension), dtype=np.float32)
-    parts = [
-        embedder.encode(texts[i : i + EMBED_BATCH_CHUNKS])
-        for i in range(0, len(texts), EMBED_BATCH_CHUNKS)
-    ]
-    return np.vstack(parts).astype(np.float32)
+    vectors = np.empty((count, embedder.dimension), dtype=np.float32)
+    filled = 0
+    texts = iter(texts)
+    while batch := list(itertools.islice(texts, EMBED_BATCH_CHUNKS)):
+        vectors[filled : filled + len(batch)] = embedder.encode(batch)
+        filled += len(batch)
+    if filled != count:
+        raise ValueError(f"expected {count} texts to embed, got {filled}")
+    return vectors
 
 
 def _document_values(collection_id: int, item: _Prepared) -> dict[str, Any]:
@@ -517,7 +543,7 @@ def _document_values(collection_id: int, item: _Prepared) -> dict[str, Any]:
         "content_hash": item.content_hash,
         "size_bytes": item.size,
         "mtime_ns": item.mtime_ns,
-        "char_count": len(extracted.text),
+        "char_count": item.char_count,
         "meta": dict(extracted.metadata),
         "embedding": to_blob(mean_vector(vectors))
         if vectors is not None and len(vectors)
@@ -525,23 +551,34 @@ def _document_values(collection_id: int, item: _Prepared) -> dict[str, Any]:
     }
 
 
-def _chunk_rows(document_id: int, item: _Prepared) -> list[dict[str, Any]]:
-    assert item.vectors is not None
-    return [
-        {
-            "document_id": document_id,
-            "ordinal": c.ordinal,
-            "text": c.text,
-            "heading": c.heading,
-            "char_start": c.char_start,
-            "char_end": c.char_end,
-            "line_start": c.line_start,
-            "line_end": c.line_end,
-            "token_count": c.token_count,
-            "embedding": to_blob(vector),
-        }
-        for c, vector in zip(item.chunks, item.vectors, strict=True)
-    ]
+def _chunk_rows(
+    owners: Sequence[tuple[int, _Prepared]], size: int
+) -> Iterator[list[dict[str, Any]]]:
+    """The chunk rows of these documents, ``size`` at a time: a document of 40,000
+    chunks never has all its rows (and their vector bytes) in memory at once."""
+    rows: list[dict[str, Any]] = []
+    for document_id, item in owners:
+        assert item.vectors is not None
+        for c, vector in zip(item.chunks, item.vectors, strict=True):
+            rows.append(
+                {
+                    "document_id": document_id,
+                    "ordinal": c.ordinal,
+                    "text": c.text,
+                    "heading": c.heading,
+                    "char_start": c.char_start,
+                    "char_end": c.char_end,
+                    "line_start": c.line_start,
+                    "line_end": c.line_end,
+                    "token_count": c.token_count,
+                    "embedding": to_blob(vector),
+                }
+            )
+            if len(rows) == size:
+                yield rows
+                rows = []
+    if rows:
+        yield rows
 
 
 async def _store_document_vectors(

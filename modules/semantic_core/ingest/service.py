@@ -43,6 +43,7 @@ from modules.semantic_core.collections import (
 from modules.semantic_core.db_models import Collection, Document
 from modules.semantic_core.embeddings.registry import ModelProvider, NamedEmbedder
 from modules.semantic_core.index.reader import SearchIndex
+from modules.semantic_core.ingest.extract import DEFAULT_FILE_SECONDS
 from modules.semantic_core.ingest.files import (
     DEFAULT_MAX_FILE_SIZE,
     FileFilter,
@@ -65,6 +66,8 @@ class IngestOptions:
     trigram: bool = False
     follow_symlinks: bool = False  # also links that lead outside the paths given
     debug: bool = False  # an unexpected error ends the run with its traceback
+    # Reading, extracting and chunking one file; None: no limit.
+    file_seconds: float | None = DEFAULT_FILE_SECONDS
 
 
 @dataclass(frozen=True)

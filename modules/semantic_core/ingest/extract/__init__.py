@@ -10,13 +10,28 @@ from __future__ import annotations
 from pathlib import PurePath
 
 from modules.semantic_core.ingest.extract.base import (
+    DEFAULT_FILE_SECONDS,
+    NO_DEADLINE,
+    Deadline,
     Extracted,
     Heading,
+    TookTooLong,
     Unextractable,
     UnsupportedFile,
 )
 
-__all__ = ["Extracted", "Heading", "Unextractable", "UnsupportedFile", "extract", "format_of"]
+__all__ = [
+    "DEFAULT_FILE_SECONDS",
+    "NO_DEADLINE",
+    "Deadline",
+    "Extracted",
+    "Heading",
+    "TookTooLong",
+    "Unextractable",
+    "UnsupportedFile",
+    "extract",
+    "format_of",
+]
 
 FORMATS = {
     ".txt": "text",
@@ -38,24 +53,32 @@ def format_of(path: PurePath) -> str | None:
     return FORMATS.get(path.suffix.lower())
 
 
-def extract(data: bytes, path: PurePath) -> Extracted:
-    """Extract ``data`` (the bytes of ``path``) as text with headings."""
+def extract(
+    data: bytes | bytearray, path: PurePath, deadline: Deadline = NO_DEADLINE
+) -> Extracted:
+    """Extract ``data`` (the bytes of ``path``) as text with headings, within ``deadline``.
+
+    A ``bytearray`` is emptied as soon as it is decoded, so a large text or HTML file is
+    not held as bytes and as text at once."""
     kind = format_of(path) or "text"
     if kind == "pdf":
         from modules.semantic_core.ingest.extract.pdf import extract_pdf
 
-        return extract_pdf(data)
+        return extract_pdf(data, deadline)
     if kind == "docx":
         from modules.semantic_core.ingest.extract.docx import extract_docx
 
-        return extract_docx(data)
+        return extract_docx(data, deadline)
     from modules.semantic_core.ingest.extract.text import decode_text
 
-    text = decode_text(data, strict_binary_check=format_of(path) is None)
+    strict = format_of(path) is None
     if kind == "html":
         from modules.semantic_core.ingest.extract.html import extract_html
 
-        return extract_html(text)
+        # Passed on without a name here, so the page can let go of its markup once parsed.
+        return extract_html(decode_text(data, strict), deadline)
+    text = decode_text(data, strict)
+    deadline.check()
     from modules.semantic_core.ingest.extract.markup import extract_markup
 
     return extract_markup(text, kind)

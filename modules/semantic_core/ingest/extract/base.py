@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_TITLE_CHARS = 200
+DEFAULT_FILE_SECONDS = 120.0
 
 
 class Unextractable(Exception):  # noqa: N818 - reads as a sentence: raise Unextractable(...)
@@ -14,6 +16,30 @@ class Unextractable(Exception):  # noqa: N818 - reads as a sentence: raise Unext
 
 class UnsupportedFile(Unextractable):
     """Not a document at all (binary, empty): skipped, not failed."""
+
+
+class TookTooLong(Unextractable):  # noqa: N818 - reads as a sentence, like Unextractable
+    """A file used up its time budget; the rest of the run goes on without it."""
+
+
+class Deadline:
+    """The time budget of one file, checked between bounded pieces of work (a page, a
+    block of markup, a run of chunks). Python cannot stop a thread, so work is never
+    interrupted inside one library call: the budget ends a file at the next check."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self._ends = None if seconds is None else time.monotonic() + seconds
+
+    def check(self) -> None:
+        if self._ends is not None and time.monotonic() > self._ends:
+            raise TookTooLong(
+                f"took longer than {self.seconds:g} s, the time budget per file "
+                "(raise it with --file-timeout)"
+            )
+
+
+NO_DEADLINE = Deadline(None)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ import io
 import zipfile
 
 from modules.semantic_core.ingest.extract.base import (
+    NO_DEADLINE,
+    Deadline,
     Extracted,
     Heading,
     Unextractable,
@@ -18,7 +20,7 @@ MAX_COMPRESSION_RATIO = 200
 _LEVELS = {"title": 1}
 
 
-def extract_docx(data: bytes) -> Extracted:
+def extract_docx(data: bytes | bytearray, deadline: Deadline = NO_DEADLINE) -> Extracted:
     check_zip_is_safe(data)
     from docx import Document
 
@@ -28,8 +30,9 @@ def extract_docx(data: bytes) -> Extracted:
         raise Unextractable(f"not a valid .docx ({str(exc).splitlines()[0][:120]})") from None
     lines: list[str] = []
     headings: list[Heading] = []
-    for block in _body_blocks(document):
-        level, text = block
+    for number, (level, text) in enumerate(_body_blocks(document)):
+        if number % 256 == 0:
+            deadline.check()
         if not text.strip():
             continue
         if level:
@@ -42,7 +45,7 @@ def extract_docx(data: bytes) -> Extracted:
     return Extracted(text=text, title=title, format="docx", headings=tuple(headings))
 
 
-def check_zip_is_safe(data: bytes) -> None:
+def check_zip_is_safe(data: bytes | bytearray) -> None:
     """Refuse archives that are not zips or that would inflate beyond our limits."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))

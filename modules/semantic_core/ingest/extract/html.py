@@ -1,11 +1,19 @@
-"""HTML: the readable text of the page, without scripts, navigation and other chrome."""
+"""HTML: the readable text of the page, without scripts, navigation and other chrome.
+
+A large page is parsed a piece at a time, cut before a block element and never inside
+a comment, a script, a style or preformatted text: the parsed tree takes about ten
+times the memory of its markup, so a 50 MB page parsed whole would need 500 MB.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from modules.semantic_core.ingest.extract.base import (
     MAX_TITLE_CHARS,
+    NO_DEADLINE,
+    Deadline,
     Extracted,
     Heading,
     first_line_title,
@@ -73,25 +81,86 @@ _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _SPACES = re.compile(r"[ \t\u00a0]+")
 # A parser without scripting moves <noscript> content out of <head> into the body.
 _NOSCRIPT = re.compile(r"<noscript\b.*?</noscript\s*>", re.IGNORECASE | re.DOTALL)
+PIECE_CHARS = 1_000_000
+# Where a piece may end: before one of these tags, outside the regions below.
+_BLOCK_START = re.compile(
+    r"<(?:h[1-6]|p|div|section|article|li|tr|table|ul|ol|dl|dt|dd|blockquote|figure|pre)[\s>/]",
+    re.IGNORECASE,
+)
+_UNCUTTABLE = re.compile(
+    r"<!--|<(script|style|textarea|title|xmp|noscript|pre|plaintext|template|svg)\b",
+    re.IGNORECASE,
+)
 
 
-def extract_html(markup: str) -> Extracted:
-    from selectolax.lexbor import LexborHTMLParser
-
-    tree = LexborHTMLParser(_NOSCRIPT.sub(" ", markup))
-    title_node = tree.css_first("title")
-    page_title = title_node.text(strip=True) if title_node else ""
-    root = tree.css_first("main") or tree.css_first("article") or tree.body or tree.root
-    if root is None:
-        require_text("")
-    _drop_chrome(root)
-    writer = _TextWriter()
-    writer.walk(root)
+def extract_html(markup: str, deadline: Deadline = NO_DEADLINE) -> Extracted:
+    writer = _TextWriter(deadline)
+    page_title = ""
+    for number, piece in enumerate(markup_pieces(markup, PIECE_CHARS)):
+        deadline.check()
+        title = _read_piece(piece, writer, first=number == 0)
+        page_title = page_title or title
+    del markup, piece  # before the text is joined: both at once would be one copy more
     text = writer.text()
     require_text(text)
     headings = tuple(writer.headings)
     title = page_title or (headings[0].title if headings else first_line_title(text))
     return Extracted(text=text, title=title[:MAX_TITLE_CHARS], format="html", headings=headings)
+
+
+def _read_piece(piece: str, writer: _TextWriter, first: bool) -> str:
+    """Parse one piece into ``writer``; the page's title if this piece holds it.
+
+    The first piece holds the page's start: its title, and the <main> or <article>
+    that marks the content. Later pieces are read whole."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(_NOSCRIPT.sub(" ", piece))
+    title_node = tree.css_first("title") if first else None
+    root = (tree.css_first("main") or tree.css_first("article")) if first else None
+    root = root or tree.body or tree.root
+    if root is not None:
+        _drop_chrome(root)
+        writer.walk(root)
+    return title_node.text(strip=True) if title_node else ""
+
+
+def markup_pieces(markup: str, size: int) -> Iterator[str]:
+    """``markup`` in pieces of about ``size`` characters, each cut at a safe place; one
+    piece when there is none (a page that is one long script, say)."""
+    start = 0
+    while len(markup) - start > size:
+        cut = _safe_cut(markup, start, start + size)
+        if cut is None:
+            break
+        yield markup[start:cut]
+        start = cut
+    yield markup[start:]
+
+
+def _safe_cut(markup: str, start: int, target: int) -> int | None:
+    """The first block start at or after ``target`` that lies outside every comment,
+    script, style and preformatted region opened since ``start``."""
+    position = start
+    while True:
+        block = _BLOCK_START.search(markup, max(position, target))
+        if block is None:
+            return None
+        region = _UNCUTTABLE.search(markup, position, block.start())
+        if region is None:
+            return block.start()
+        position = _region_end(markup, region)
+        if position < 0:
+            return None
+
+
+def _region_end(markup: str, region: re.Match[str]) -> int:
+    """Where a comment or a raw element closes; -1 if it never does."""
+    if region.group(0) == "<!--":
+        end = markup.find("-->", region.end())
+        return end + 3 if end >= 0 else -1
+    close = re.compile(rf"</{region.group(1)}\s*>", re.IGNORECASE).search(markup, region.end())
+    return close.end() if close else -1
 
 
 def _drop_chrome(root) -> None:  # noqa: ANN001 - selectolax node
@@ -116,7 +185,11 @@ def _drop_chrome(root) -> None:  # noqa: ANN001 - selectolax node
 class _TextWriter:
     """Walks the tree, writing block elements as paragraphs and noting headings."""
 
-    def __init__(self) -> None:
+    CHECK_EVERY = 4096  # nodes between two looks at the deadline
+
+    def __init__(self, deadline: Deadline = NO_DEADLINE) -> None:
+        self._deadline = deadline
+        self._visited = 0
         self._lines: list[str] = []
         self._current: list[str] = []
         self.headings: list[Heading] = []
@@ -133,6 +206,9 @@ class _TextWriter:
                 if stack.pop()[2]:
                     self._paragraph_break()
                 continue
+            self._visited += 1
+            if self._visited % self.CHECK_EVERY == 0:
+                self._deadline.check()
             if self._inline(child, in_pre):
                 continue
             tag = child.tag
@@ -172,5 +248,12 @@ class _TextWriter:
             self._lines.append("")
 
     def text(self) -> str:
+        """The lines joined once: at 50 MB of text, each extra copy is 50 MB more."""
         self._paragraph_break()
-        return "\n".join(self._lines).strip("\n") + "\n"
+        lines = self._lines
+        while lines and lines[-1] == "":
+            lines.pop()
+        first = next((i for i, line in enumerate(lines) if line != ""), len(lines))
+        del lines[:first]
+        lines.append("")
+        return "\n".join(lines)

@@ -6,6 +6,8 @@ import io
 import logging
 
 from modules.semantic_core.ingest.extract.base import (
+    NO_DEADLINE,
+    Deadline,
     Extracted,
     Unextractable,
     first_line_title,
@@ -15,7 +17,7 @@ from modules.semantic_core.ingest.extract.base import (
 MAX_PAGES = 2000
 
 
-def extract_pdf(data: bytes) -> Extracted:
+def extract_pdf(data: bytes | bytearray, deadline: Deadline = NO_DEADLINE) -> Extracted:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -24,7 +26,10 @@ def extract_pdf(data: bytes) -> Extracted:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise Unextractable("encrypted PDF (needs a password); decrypt it first")
-        pages = [page.extract_text() or "" for page in reader.pages[:MAX_PAGES]]
+        pages = []
+        for page in reader.pages[:MAX_PAGES]:
+            deadline.check()
+            pages.append(page.extract_text() or "")
         info = reader.metadata
         meta_title = (info.title or "") if info else ""
     except Unextractable:

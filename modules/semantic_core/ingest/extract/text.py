@@ -20,8 +20,16 @@ _BOMS = (
 )
 
 
-def decode_text(data: bytes, strict_binary_check: bool = False) -> str:
-    """Text from ``data``; ``UnsupportedFile`` if it is empty or binary."""
+def decode_text(data: bytes | bytearray, strict_binary_check: bool = False) -> str:
+    """Text from ``data``; ``UnsupportedFile`` if it is empty or binary. A ``bytearray``
+    is emptied once decoded: the caller hands it over."""
+    text = _decode(data, strict_binary_check)
+    if isinstance(data, bytearray):
+        data.clear()
+    return text
+
+
+def _decode(data: bytes | bytearray, strict_binary_check: bool) -> str:
     if not data.strip():
         raise UnsupportedFile("empty file")
     for bom, encoding in _BOMS:
