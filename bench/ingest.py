@@ -1,18 +1,26 @@
 """Ingest benchmark: the SciFact abstracts as files, first ingest versus unchanged re-ingest.
 
     python bench/ingest.py [--corpus ../shared/eval/scifact/corpus.jsonl] [--limit N]
+    python bench/ingest.py --hostile [--size-mb 50] [--pages 500]
 
 Writes one text file per abstract (title on the first line) into a temporary
 directory, then times whole CLI runs (`analyzer ingest DIR --json`) in fresh
 processes: the first ingest, then an unchanged re-ingest. Prints documents/s,
 chunks/s, MB/s, peak RSS of each run, the ratio between them, and the floor
 every command pays (`analyzer db-status` on the same data dir).
+
+--hostile ingests, each alone in a fresh process, one file that is hard on memory
+and time: a single line of text, one HTML page, and a long PDF, all generated
+here. It prints each run's wall time, peak RSS, and peak RSS above a baseline run
+that ingests one small file, with what the report said about the file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import random
 import resource
 import subprocess
 import sys
@@ -67,11 +75,153 @@ def framework_floor(data_dir: Path) -> float:
     return sorted(times)[1]
 
 
+# --- hostile files -------------------------------------------------------------------
+
+_WORDS = (
+    "river delta sediment flow basin erosion channel flood plain current tide estuary "
+    "salinity gradient transport deposition meander bank levee discharge hydrology"
+).split()
+
+
+def _words(rng: random.Random, count: int) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(count))
+
+
+def write_single_line(path: Path, size: int) -> None:
+    """``size`` bytes of words with no line break, written in pieces."""
+    rng = random.Random(1)
+    with path.open("w", encoding="ascii") as out:
+        written = 0
+        while written < size:
+            piece = _words(rng, 2000) + ". "
+            out.write(piece)
+            written += len(piece)
+
+
+def write_html_page(path: Path, size: int) -> None:
+    """One page of ``size`` bytes: navigation, sections with headings, paragraphs,
+    lists, tables and links, the shape of a large generated manual."""
+    rng = random.Random(2)
+    with path.open("w", encoding="ascii") as out:
+        out.write("<!doctype html><html><head><title>Hydrology manual</title>")
+        out.write("<style>p{margin:0}</style></head><body><nav><a href='/'>Home</a></nav><main>")
+        written, section = 0, 0
+        while written < size:
+            section += 1
+            parts = [f"<section id='s{section}'><h2>Section {section}: {_words(rng, 4)}</h2>"]
+            for _ in range(6):
+                link = f"<a href='#s{section}'>{_words(rng, 2)}</a>"
+                parts.append(f"<p>{_words(rng, 60)} {link}.</p>")
+            items = "".join(f"<li>{_words(rng, 8)}</li>" for _ in range(5))
+            cells = "".join(f"<td>{_words(rng, 3)}</td>" for _ in range(4))
+            parts.append(f"<ul>{items}</ul><table><tr>{cells}</tr></table></section>")
+            piece = "".join(parts)
+            out.write(piece)
+            written += len(piece)
+        out.write("</main><footer>Generated</footer></body></html>")
+
+
+def write_pdf(path: Path, pages: int) -> None:
+    """A text PDF of ``pages`` pages of 45 lines each, written with the PDF syntax
+    itself (one Helvetica font, one content stream per page)."""
+    rng = random.Random(3)
+    objects: list[bytes] = [b"", b""]  # 1: catalog, 2: page tree, filled in below
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")  # 3
+    kids = []
+    for number in range(1, pages + 1):
+        lines = [f"Chapter {number}: {_words(rng, 5)}"] + [_words(rng, 12) for _ in range(44)]
+        shown = " T* ".join(f"({line}) Tj" for line in lines)
+        stream = f"BT /F1 10 Tf 14 TL 50 780 Td {shown} ET".encode("ascii")
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+        content = len(objects)
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % content
+        )
+        kids.append(len(objects))
+    objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
+    refs = b" ".join(b"%d 0 R" % k for k in kids)
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (refs, len(kids))
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    path.write_bytes(bytes(out))
+
+
+def measured_ingest(data_dir: Path, folder: Path) -> tuple[float, dict, int]:
+    """Wall time, the --json report and peak RSS in KiB of this one child process
+    (os.wait4 reads the rusage of that child alone, not the maximum over all children)."""
+    args = ["--data-dir", str(data_dir), "ingest", str(folder), "--json"]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-m", "analyzer", *args], stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode != 0:
+            message = err.read().decode(errors="replace").strip()
+            raise SystemExit(f"analyzer failed ({child.returncode}): {message}")
+        return elapsed, json.loads(out.read()), usage.ru_maxrss
+
+
+def write_small(path: Path) -> None:
+    path.write_text(_words(random.Random(0), 300), encoding="ascii")
+
+
+def hostile(size_mb: float, pages: int) -> None:
+    size = int(size_mb * 1_000_000)
+    cases = [
+        ("baseline: one small text file", "small.txt", write_small),
+        (f"{size_mb:g} MB text, one line", "one-line.txt", lambda p: write_single_line(p, size)),
+        (f"{size_mb:g} MB HTML page", "manual.html", lambda p: write_html_page(p, size)),
+        (f"{pages}-page PDF", "manual.pdf", lambda p: write_pdf(p, pages)),
+    ]
+    baseline = None
+    print(f"{'case':<32} {'file':>9} {'wall':>8} {'peak RSS':>9} {'above base':>10}  result")
+    for label, name, make in cases:
+        with tempfile.TemporaryDirectory(prefix="analyzer-hostile-") as tmp:
+            folder = Path(tmp) / "docs"
+            folder.mkdir()
+            make(folder / name)
+            file_mb = (folder / name).stat().st_size / 1e6
+            elapsed, report, peak = measured_ingest(Path(tmp) / "data", folder)
+        peak_mib = peak / 1024
+        baseline = peak_mib if baseline is None else baseline
+        problems = report.get("problems") or []
+        result = (
+            f"{problems[0]['status']}: {problems[0]['reason']}"
+            if problems
+            else f"stored, {report['chunks']} chunks"
+        )
+        print(
+            f"{label:<32} {file_mb:7.1f}MB {elapsed:7.1f}s {peak_mib:7.0f}MiB "
+            f"{peak_mib - baseline:8.0f}MiB  {result}"
+        )
+        sys.stdout.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--hostile", action="store_true", help="the hard-file section only")
+    parser.add_argument("--size-mb", type=float, default=50.0)
+    parser.add_argument("--pages", type=int, default=500)
     args = parser.parse_args()
+    if args.hostile:
+        hostile(args.size_mb, args.pages)
+        return
     if not args.corpus.is_file():
         raise SystemExit(f"no corpus at {args.corpus}; pass --corpus")
     with tempfile.TemporaryDirectory(prefix="analyzer-bench-") as tmp:
