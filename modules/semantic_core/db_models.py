@@ -19,10 +19,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modules.core.database.db_models import SQLiteJSON, UTCDateTime, get_database_base, utcnow
-from modules.semantic_core.index import fulltext_sqlite
+from modules.semantic_core.index import fulltext_postgres, fulltext_sqlite
 
 DATABASE_NAME = "semantic_core"
-SCHEMA_REVISION = 2
+SCHEMA_REVISION = 3
 
 Base = get_database_base(DATABASE_NAME)
 
@@ -98,6 +98,7 @@ class Chunk(Base):
 
 # The full-text index over chunks is dialect-specific: its DDL lives with its adapter.
 fulltext_sqlite.install(Chunk.__table__)
+fulltext_postgres.install(Chunk.__table__)
 
 
 # --- analysis results ---------------------------------------------------------------
@@ -166,4 +167,4 @@ def _add_generation(connection: Connection) -> None:
     )
 
 
-MIGRATIONS = {2: _add_generation}
+MIGRATIONS = {2: _add_generation, 3: fulltext_postgres.upgrade}

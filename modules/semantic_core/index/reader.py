@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, text
 
-from analyzer.errors import DatabaseError
+from analyzer.errors import DatabaseError, UsageError
 from modules.semantic_core.collections import GenerationCache
 from modules.semantic_core.db_models import DATABASE_NAME
-from modules.semantic_core.index import fulltext_sqlite
+from modules.semantic_core.index import fulltext_postgres, fulltext_sqlite
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,18 +37,29 @@ class SearchIndex:
         self._database = database
         # collection id -> (generation, matrix): one matrix per collection, the newest read.
         self._matrices = GenerationCache()
+        # collection id -> (generation, (chunks, average length)): BM25's on PostgreSQL.
+        self._fulltext_statistics = GenerationCache()
 
-    def _require_fulltext(self) -> None:
+    def _dialect(self) -> str:
         dialect = self._database.dialect(DATABASE_NAME)
-        if dialect != "sqlite":
+        if dialect not in ("sqlite", "postgresql"):
             raise DatabaseError(
-                f"full-text search needs SQLite FTS5; {DATABASE_NAME} is on {dialect}, whose "
-                "full-text adapter is not built yet; use --mode semantic there"
+                f"full-text search runs on SQLite and PostgreSQL; {DATABASE_NAME} is on "
+                f"{dialect}; use --mode semantic there"
+            )
+        return dialect
+
+    def check_trigram(self) -> None:
+        """Refuse --trigram where there is no trigram index, before anything is written."""
+        if self._dialect() != "sqlite":
+            raise UsageError(
+                f"--trigram needs SQLite's trigram index; {DATABASE_NAME} is on PostgreSQL, "
+                "where Chinese, Japanese and Korean text is found by --mode semantic"
             )
 
     async def enable_trigram(self) -> None:
         """Create the trigram index (and its triggers) and fill it, once per database."""
-        self._require_fulltext()
+        self.check_trigram()
         async with self._database.read_session(DATABASE_NAME) as session:
             if await fulltext_sqlite.has_trigram_index(session):
                 return
@@ -58,14 +69,27 @@ class SearchIndex:
     async def keyword(
         self,
         collection_id: int,
+        generation: int,
         query: str,
         limit: int,
         path_glob: str | None,
         trigram: bool = False,
     ) -> list[tuple[int, int, float]]:
-        """(chunk id, document id, BM25 score; higher is better) for the words of ``query``."""
-        self._require_fulltext()
+        """(chunk id, document id, score; higher is better) for the words of ``query``:
+        BM25 on both SQLite (FTS5's) and PostgreSQL (computed in SQL; no trigram index)."""
+        dialect = self._dialect()
         async with self._database.read_session(DATABASE_NAME) as session:
+            if dialect == "postgresql":
+                statistics = self._fulltext_statistics.get(collection_id, generation)
+                if statistics is None:
+                    statistics = self._fulltext_statistics.put(
+                        collection_id,
+                        generation,
+                        await fulltext_postgres.collection_statistics(session, collection_id),
+                    )
+                return await fulltext_postgres.keyword_search(
+                    session, collection_id, query, limit, path_glob, statistics
+                )
             return await fulltext_sqlite.keyword_search(
                 session, collection_id, query, limit, path_glob, trigram
             )
@@ -110,5 +134,3 @@ class SearchIndex:
         async with self._database.read_session(DATABASE_NAME) as session:
             rows = (await session.execute(sql, {"ids": chunk_ids})).all()
         return {int(i): (h, t) for i, h, t in rows}
-
-

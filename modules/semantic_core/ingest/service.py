@@ -140,6 +140,8 @@ class IngestService:
         is refused, or, with --force, the run moves the collection to it.
         """
         name = check_name(options.collection)
+        if options.trigram:
+            self._index.check_trigram()  # refused before anything is written
         collection = await find_collection(self._crud, name)
         switches_model = False
         if collection is None:

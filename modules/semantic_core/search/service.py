@@ -117,9 +117,7 @@ class SearchService:
         wants_rerank = mode is Mode.HYBRID and options.rerank and fusion.rerank_depth > 0
         # The model loads (once per process) while BM25 runs.
         loading = (
-            asyncio.create_task(asyncio.to_thread(self._models.reranker))
-            if wants_rerank
-            else None
+            asyncio.create_task(asyncio.to_thread(self._models.reranker)) if wants_rerank else None
         )
         try:
             # One snapshot: an ingest committing between these reads changes nothing here.
@@ -169,7 +167,9 @@ class SearchService:
         candidates: list[Candidate] = []
         if mode in (Mode.KEYWORD, Mode.HYBRID):
             trigram = bool(collection.settings.get("trigram")) and has_cjk(text)
-            hits = await self._index.keyword(collection.id, text, fetch, glob, trigram)
+            hits = await self._index.keyword(
+                collection.id, collection.generation, text, fetch, glob, trigram
+            )
             candidates = grouped("keyword", hits, options.chunks)
         needs_fill = mode is Mode.HYBRID and len(candidates) < max(
             fusion.rerank_depth, options.top_k
