@@ -9,6 +9,7 @@ connection is made until ``Databases.open`` runs in phase 2 of start-up.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import re
 import shutil
 import sqlite3
@@ -41,6 +42,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from analyzer.errors import (
+    ConfigurationError,
     ConflictError,
     CorruptDatabaseError,
     DatabaseBusyError,
@@ -236,6 +238,7 @@ def apply_schema(
 # --- engines ----------------------------------------------------------------
 
 READONLY_OPTION = "analyzer_readonly"
+_SCHEMA_LOCK = 0x616E616C  # the advisory lock that creates and upgrades tables on PostgreSQL
 
 
 def is_sqlite_url(url: str) -> bool:
@@ -249,12 +252,65 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+# The async driver analyzer talks to each engine through; a URL without one gets it.
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+_DRIVER_INSTALL = {
+    "asyncpg": "pip install 'analyzer[postgres]'",
+    "aiosqlite": "pip install aiosqlite",
+}
+
+
+def url_variable(name: str) -> str:
+    """The environment variable that sets the URL of database ``name``."""
+    return f"ANALYZER_DB_{name.upper()}_URL"
+
+
+def hidden_password(url: str) -> str:
+    """``url`` as it may be shown: in output, errors and logs its password is ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "(not a URL)"
+
+
+def engine_url(url: str, name: str) -> str:
+    """``url`` with the async driver filled in (``postgresql://`` means asyncpg), or a
+    one-line error naming the variable, when it is not a URL analyzer can use."""
+    variable = url_variable(name)
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError:
+        raise ConfigurationError(
+            f"{variable} is not a database URL; use postgresql://USER@HOST:PORT/DATABASE "
+            "or sqlite:///PATH"
+        ) from None
+    backend = "postgresql" if parsed.get_backend_name() == "postgres" else parsed.get_backend_name()
+    driver = ASYNC_DRIVERS.get(backend)
+    if driver is None:
+        raise ConfigurationError(
+            f"{variable} points at {backend}; analyzer runs on SQLite and PostgreSQL "
+            "(postgresql://USER@HOST:PORT/DATABASE)"
+        )
+    given = parsed.drivername.partition("+")[2]
+    if given and given != driver:
+        raise ConfigurationError(
+            f"{variable} asks for the {given} driver; analyzer talks to {backend} through "
+            f"{driver}: write {backend}+{driver}:// or {backend}://"
+        )
+    if importlib.util.find_spec(driver) is None:
+        raise ConfigurationError(
+            f"{variable} needs the {driver} driver, which is not installed: "
+            f"{_DRIVER_INSTALL[driver]}"
+        )
+    return parsed.set(drivername=f"{backend}+{driver}").render_as_string(hide_password=False)
+
+
 def display_location(url: str) -> str:
     """A file path for SQLite, else the URL with its password hidden."""
     path = sqlite_file(url)
     if path is not None:
         return str(path)
-    return make_url(url).render_as_string(hide_password=True)
+    return hidden_password(url)
 
 
 def _read_only_url(url: str, immutable: bool) -> str:
@@ -365,6 +421,39 @@ def _root_message(exc: BaseException) -> str:
     return str(orig).lower()
 
 
+# PostgreSQL refusing a connection, and what to do about it.
+_CONNECTION_REFUSALS = (
+    (
+        ("password authentication failed", "no password supplied"),
+        "the server refused the user name or password; fix them in {variable}, or keep the "
+        "password out of the URL in ~/.pgpass or PGPASSWORD",
+    ),
+    (
+        ("does not exist",),
+        "{message}; create it (createdb) or name an existing one in {variable}",
+    ),
+    (
+        ("connection refused", "connect call failed", "could not connect", "name or service not"),
+        "cannot connect ({message}); check that the server is running and that the host and "
+        "port in {variable} are right",
+    ),
+)
+
+
+def translate_connection_error(
+    exc: BaseException, label: str, name: str
+) -> DatabaseUnavailableError | None:
+    """A database server that refused us, as one line that says what to fix."""
+    if not isinstance(exc, (sa_exc.DBAPIError, OSError)):
+        return None
+    message = _root_message(exc)
+    for markers, advice in _CONNECTION_REFUSALS:
+        if any(marker in message for marker in markers):
+            advice = advice.format(message=message, variable=url_variable(name))
+            return DatabaseUnavailableError(f"{label}: {advice}")
+    return None
+
+
 def translate_database_error(
     exc: BaseException, label: str, busy_timeout_s: float
 ) -> DatabaseError | None:
@@ -453,7 +542,7 @@ class DatabaseRuntime:
     """Opens one engine per discovered database and brings its schema to head."""
 
     def __init__(self, urls: Mapping[str, str], busy_timeout_s: float, echo: bool = False):
-        self._urls = dict(urls)
+        self._urls = {name: engine_url(url, name) for name, url in urls.items()}
         self.busy_timeout_s = busy_timeout_s
         self._echo = echo
         self._open: dict[str, OpenDatabase] = {}
@@ -476,6 +565,10 @@ class DatabaseRuntime:
     def translate(self, exc: BaseException, name: str) -> DatabaseError | None:
         database = self._open.get(name)
         label = database.label if database is not None else name
+        if database is not None and database.file is None:
+            refused = translate_connection_error(exc, label, name)
+            if refused is not None:
+                return refused
         translated = translate_database_error(exc, label, self.busy_timeout_s)
         opened_on_full_disk = database is not None and database.read_only_reason == DISK_FULL
         if isinstance(translated, ReadOnlyError) and opened_on_full_disk:
@@ -547,6 +640,12 @@ class DatabaseRuntime:
             )
         if current.needs_write:
             async with db.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # SQLite's write transaction holds the database's lock; PostgreSQL's
+                    # would let two processes create one table at once.
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK}
+                    )
                 # Plan again under the write lock: another process may have done it.
                 current = await conn.run_sync(plan)
                 if current.needs_write:

@@ -17,6 +17,7 @@ from modules.core.database.database_infrastructure import (
     DatabaseRuntime,
     OpenDatabase,
     database_name_of,
+    hidden_password,
     read_revisions,
     sqlite_integrity_check,
 )
@@ -174,7 +175,7 @@ class DatabaseService:
         path = database.file
         return DatabaseStatus(
             name=database.name,
-            url=database.url,
+            url=hidden_password(database.url),
             path=str(path) if path else None,
             size_bytes=_file_size(path),
             wal_bytes=_file_size(path.with_name(path.name + "-wal")) if path else None,
