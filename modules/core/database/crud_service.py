@@ -7,11 +7,12 @@ call is its own transaction. Driver errors come out as ``analyzer.errors`` types
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, delete, func, insert, inspect, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analyzer.errors import NotFoundError, UsageError
@@ -33,6 +34,19 @@ class CRUDService:
         """One write transaction on the database of ``model``; pass it as ``session=``."""
         async with self._database.session(self._database.database_for(model)) as session:
             yield session
+
+    async def serialize(self, model: type[Any], key: int, *, session: AsyncSession) -> None:
+        """Queue this write transaction behind any other that serializes on ``key`` of
+        ``model``'s table, until it ends: two writers of one collection take turns.
+
+        SQLite's write transactions queue already (each begins IMMEDIATE, holding the
+        database's write lock); PostgreSQL takes a transaction-level advisory lock."""
+        name = self._database.database_for(model)
+        if self._database.dialect(name) == "postgresql":
+            space = zlib.crc32(model.__tablename__.encode()) & 0x7FFFFFFF
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": space, "key": key}
+            )
 
     def writable(self, model: type[Any]) -> bool:
         """Whether rows of ``model`` can be written (its database is not opened read-only)."""

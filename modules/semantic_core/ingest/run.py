@@ -409,6 +409,9 @@ class IngestRun:
         self, prepared: list[_Prepared], touched: list[tuple[int, int, int]], session: Any
     ) -> _Written:
         crud = self.crud
+        # Other writers of this collection wait here until this transaction ends, so the
+        # look at what they wrote below cannot go stale before this one writes.
+        await crud.serialize(Collection, self.collection.id, session=session)
         prepared, unchanged = await self._settle_against_other_writers(prepared, session)
         for doc_id, size, mtime_ns in touched:
             await crud.update_where(
@@ -447,7 +450,7 @@ class IngestRun:
     ) -> tuple[list[_Prepared], int]:
         """Documents that another process wrote since this run looked (two ingests of one
         folder, a watcher and a person): the same bytes count as unchanged, other bytes
-        replace them. Checked inside the write transaction, which holds the write lock."""
+        replace them. Checked inside the write transaction, after ``serialize``."""
         fresh = {storable(p.path): p for p in prepared if p.existing_id is None}
         if not fresh:
             return prepared, 0
