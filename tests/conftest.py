@@ -8,6 +8,7 @@ import pytest
 
 from analyzer.settings import Settings
 from tests.helpers import SAMPLE_DOCS, FakeModels, cli
+from tests.postgres_server import PostgresServer, running_server
 
 PLUGIN = "tests.plugins.notes_plugin"
 
@@ -45,3 +46,21 @@ def settings(data_dir: Path) -> Settings:
 def fake_models() -> FakeModels:
     """Deterministic, instant models for tests that are not about the models."""
     return FakeModels()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the session (see tests/postgres_server.py)."""
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_env(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> dict[str, str]:
+    """Fresh PostgreSQL databases for both of analyzer's databases, as the environment
+    that points analyzer at them."""
+    stem = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:40].lower()
+    return {
+        "ANALYZER_DB_FRAMEWORK_URL": postgres_server.create_database(f"{stem}_fw"),
+        "ANALYZER_DB_SEMANTIC_CORE_URL": postgres_server.create_database(f"{stem}_sc"),
+    }

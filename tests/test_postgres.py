@@ -1,0 +1,254 @@
+"""analyzer on a real PostgreSQL server (tests/postgres_server.py starts one per session).
+
+Commands run through the CLI with both databases pointed at fresh PostgreSQL databases,
+as a user would point them: ANALYZER_DB_<NAME>_URL.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import SAMPLE_DOCS, cli, one_line_error, write_notes
+from tests.postgres_server import PostgresServer
+
+
+def run(env: dict[str, str], data_dir: Path, *args: str) -> Any:
+    return cli("--data-dir", str(data_dir), *args, env=env)
+
+
+def run_json(env: dict[str, str], data_dir: Path, *args: str) -> Any:
+    result = run(env, data_dir, *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def ingested(postgres_env: dict[str, str], data_dir: Path) -> dict[str, str]:
+    report = run_json(postgres_env, data_dir, "ingest", str(SAMPLE_DOCS))
+    assert report["new"] > 40 and report["failed"] == 0
+    return postgres_env
+
+
+def hits(env: dict[str, str], data_dir: Path, *args: str) -> list[str]:
+    return [Path(h["document"]).name for h in run_json(env, data_dir, "query", *args)["results"]]
+
+
+def test_every_query_mode_answers_on_postgresql(ingested: dict[str, str], data_dir: Path) -> None:
+    question = "how do I keep a sourdough starter alive"
+    for mode in ("hybrid", "keyword", "semantic"):
+        found = hits(ingested, data_dir, question, "--mode", mode)
+        assert found[0] == "sourdough-starter.txt", (mode, found)
+
+
+def test_the_heading_counts_more_than_the_text(ingested: dict[str, str], data_dir: Path) -> None:
+    # "emergency fund" is the title of two documents and a phrase in others' text.
+    found = hits(ingested, data_dir, "emergency fund", "--mode", "keyword")
+    assert set(found[:2]) == {"emergency-fund.md", "emergency-fund-updated.md"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'AND OR NOT "( :* <-> ! & |',
+        "'; DROP TABLE chunks; --",
+        "a:* & !b | (c <-> d)",
+        "\\ \\\\ ' '' %",
+        "the of and",
+        "ünïcödé 日本語 données",
+    ],
+)
+def test_no_query_text_is_a_tsquery_error(
+    ingested: dict[str, str], data_dir: Path, query: str
+) -> None:
+    result = run(ingested, data_dir, "query", query, "--mode", "keyword")
+    assert result.exit_code == 0, result.output
+
+
+def test_path_globs_match_as_on_sqlite(ingested: dict[str, str], data_dir: Path) -> None:
+    every = run_json(ingested, data_dir, "query", "bread", "--mode", "keyword", "--top-k", "50")
+    paths = [h["document"] for h in every["results"]]
+    for glob in ("*.md", "*/kitchen/*", "*[!x].txt", "*sour?ough*"):
+        narrowed = run_json(
+            ingested,
+            data_dir,
+            "query",
+            "bread",
+            "--mode",
+            "keyword",
+            "--top-k",
+            "50",
+            "--path",
+            glob,
+        )
+        expected = [p for p in paths if fnmatch.fnmatchcase(p, glob)]
+        assert [h["document"] for h in narrowed["results"]] == expected, glob
+
+
+def test_analysis_commands_work_on_postgresql(ingested: dict[str, str], data_dir: Path) -> None:
+    doc = str(SAMPLE_DOCS / "kitchen" / "sourdough-starter.txt")
+    assert run_json(ingested, data_dir, "similar", doc)["results"]
+    assert run_json(ingested, data_dir, "keywords", doc)["keywords"]
+    assert run_json(ingested, data_dir, "show", doc)["title"]
+    assert run_json(ingested, data_dir, "topics")["topics"]
+    pairs = run_json(ingested, data_dir, "duplicates")["pairs"]
+    assert any("emergency-fund" in pair["first"]["document"] for pair in pairs)
+
+
+def test_db_status_shows_no_password(
+    ingested: dict[str, str], data_dir: Path, postgres_server: PostgresServer
+) -> None:
+    shown = run(ingested, data_dir, "db-status")
+    as_json = run(ingested, data_dir, "db-status", "--json")
+    for result in (shown, as_json):
+        assert result.exit_code == 0, result.output
+        assert postgres_server.password not in result.output
+    urls = [d["url"] for d in json.loads(as_json.stdout)["databases"]]
+    assert all(":***@" in url for url in urls)
+
+
+def test_a_wrong_password_or_a_missing_database_is_one_line(
+    postgres_server: PostgresServer, data_dir: Path
+) -> None:
+    wrong = {"ANALYZER_DB_SEMANTIC_CORE_URL": postgres_server.url("postgres", "not-it")}
+    line = one_line_error(run(wrong, data_dir, "db-status"), 1, "user name or password")
+    assert "not-it" not in line and "ANALYZER_DB_SEMANTIC_CORE_URL" in line
+    missing = {"ANALYZER_DB_SEMANTIC_CORE_URL": postgres_server.url("no_such_database")}
+    one_line_error(run(missing, data_dir, "db-status"), 1, "does not exist", "createdb")
+
+
+def test_trigram_is_refused_before_anything_is_written(
+    postgres_env: dict[str, str], data_dir: Path
+) -> None:
+    result = run(postgres_env, data_dir, "ingest", str(SAMPLE_DOCS / "money"), "--trigram")
+    one_line_error(result, 2, "--trigram", "PostgreSQL")
+    status = run_json(postgres_env, data_dir, "db-status")
+    [semantic] = [d for d in status["databases"] if d["name"] == "semantic_core"]
+    assert {t["name"]: t["rows"] for t in semantic["tables"]}["collections"] == 0
+
+
+def test_a_revision_2_database_is_upgraded_and_searchable(
+    postgres_env: dict[str, str], data_dir: Path, postgres_server: PostgresServer
+) -> None:
+    run_json(postgres_env, data_dir, "ingest", str(SAMPLE_DOCS / "money"))
+    database = postgres_env["ANALYZER_DB_SEMANTIC_CORE_URL"].rsplit("/", 1)[1]
+    postgres_server.psql(
+        "ALTER TABLE chunks DROP COLUMN search; "
+        "UPDATE analyzer_schema SET revision = 2 WHERE module LIKE '%semantic_core%'",
+        database,
+    )
+    found = hits(postgres_env, data_dir, "emergency fund", "--mode", "keyword")
+    assert found and found[0].startswith("emergency-fund")
+    revision = postgres_server.psql(
+        "SELECT revision FROM analyzer_schema WHERE module LIKE '%semantic_core%'", database
+    )
+    assert revision == "3"
+
+
+def test_three_workers_at_once_on_a_fresh_database_lose_and_double_nothing(
+    postgres_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Three `analyzer ingest` processes start together on empty databases, over folders
+    that overlap: the tables, the collection and the shared documents are each created
+    once, and every file is stored exactly once."""
+    shared = write_notes(tmp_path / "shared", 600)
+    folders = [write_notes(tmp_path / f"own-{n}", 60) for n in range(3)]
+    env = {**os.environ, **postgres_env}
+    env.pop("ANALYZER_SERVER", None)
+    data_dir = tmp_path / "data"
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "analyzer", "--data-dir", str(data_dir), "ingest"]
+            + [str(folder), str(shared), "--json"],
+            env={**env, "ANALYZER_SERVER": "off"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for folder in folders
+    ]
+    reports = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err
+        reports.append(json.loads(out))
+    assert sum(r["failed"] for r in reports) == 0
+    assert sum(r["new"] for r in reports) == 3 * 60 + 600
+    assert sum(r["new"] + r["unchanged"] for r in reports) == 3 * (60 + 600)
+    status = run_json(postgres_env, data_dir, "db-status")
+    [semantic] = [d for d in status["databases"] if d["name"] == "semantic_core"]
+    rows = {t["name"]: t["rows"] for t in semantic["tables"]}
+    assert rows["documents"] == 3 * 60 + 600 and rows["collections"] == 1
+
+
+# --- without a server: URLs, and globs as PostgreSQL patterns -------------------------
+
+
+def test_a_postgresql_url_gets_the_async_driver_and_bad_ones_are_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from analyzer.errors import ConfigurationError
+    from modules.core.database import database_infrastructure as infra
+
+    name = "semantic_core"
+    for given in ("postgresql://u:p@h/db", "postgres://u:p@h/db", "postgresql+asyncpg://u:p@h/db"):
+        assert infra.engine_url(given, name) == "postgresql+asyncpg://u:p@h/db"
+    assert infra.engine_url("sqlite:////tmp/x.db", name) == "sqlite+aiosqlite:////tmp/x.db"
+    refusals = {
+        "nonsense": "is not a database URL",
+        "mysql://u@h/db": "runs on SQLite and PostgreSQL",
+        "postgresql+psycopg://u@h/db": "through asyncpg",
+    }
+    for given, fragment in refusals.items():
+        with pytest.raises(ConfigurationError, match=fragment) as caught:
+            infra.engine_url(given, name)
+        assert "ANALYZER_DB_SEMANTIC_CORE_URL" in str(caught.value)
+    real_find_spec = infra.importlib.util.find_spec
+    monkeypatch.setattr(
+        infra.importlib.util,
+        "find_spec",
+        lambda module: None if module == "asyncpg" else real_find_spec(module),
+    )
+    with pytest.raises(ConfigurationError, match=r"pip install 'analyzer\[postgres\]'"):
+        infra.engine_url("postgresql://u@h/db", name)
+
+
+def test_urls_are_shown_without_their_password() -> None:
+    from modules.core.database.database_infrastructure import display_location, hidden_password
+
+    assert hidden_password("postgresql+asyncpg://u:s3cret@h:5/db") == (
+        "postgresql+asyncpg://u:***@h:5/db"
+    )
+    assert "s3cret" not in display_location("postgresql+asyncpg://u:s3cret@h/db")
+    assert hidden_password("not a url at all") == "(not a URL)"
+
+
+@pytest.mark.parametrize(
+    "glob", ["*.md", "*/kitchen/*", "*[!x].txt", "*sour?ough*", "*[]]*", "a.b(c)+|{d}$^", "*\\*"]
+)
+def test_a_glob_becomes_a_pattern_that_matches_what_fnmatch_matches(glob: str) -> None:
+    import re
+
+    from modules.semantic_core.index.fulltext_postgres import glob_to_regex
+
+    pattern = re.compile(glob_to_regex(glob))
+    names = [
+        "/a/kitchen/bread.md",
+        "/a/x.txt",
+        "/a/y.txt",
+        "/sourdough.txt",
+        "]",
+        "a.b(c)+|{d}$^",
+        "a\\b",
+        "/a/b.rst",
+        "x]y",
+    ]
+    for name in names:
+        assert bool(pattern.search(name)) == fnmatch.fnmatchcase(name, glob), (glob, name)
