@@ -68,6 +68,7 @@ def status_json(report: StatusReport) -> dict[str, Any]:
                 "schema": db.schema,
                 "tables": [{"name": t.name, "rows": t.rows} for t in db.tables],
                 "integrity": db.integrity,
+                "checked": db.checked,
                 "read_only": db.read_only is not None,
                 "read_only_reason": db.read_only,
             }

@@ -114,6 +114,33 @@ def test_db_status_shows_no_password(
     assert all(":***@" in url for url in urls)
 
 
+def test_db_status_check_checks_indexes_and_says_what_it_checked(
+    ingested: dict[str, str], data_dir: Path, postgres_server: PostgresServer
+) -> None:
+    database = ingested["ANALYZER_DB_SEMANTIC_CORE_URL"].rsplit("/", 1)[1]
+    available = postgres_server.psql(
+        "SELECT count(*) FROM pg_available_extensions WHERE name = 'amcheck'", database
+    )
+    if available == "1":
+        postgres_server.psql("CREATE EXTENSION amcheck", database)
+    status = run_json(ingested, data_dir, "db-status", "--check")
+    [semantic] = [d for d in status["databases"] if d["name"] == "semantic_core"]
+    assert semantic["integrity"] == ["ok"]
+    assert "validity of" in semantic["checked"]
+    assert ("amcheck of" if available == "1" else "no amcheck") in semantic["checked"]
+    postgres_server.psql(
+        "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'ix_chunks_search'::regclass",
+        database,
+    )
+    result = run(ingested, data_dir, "db-status", "--check")
+    one_line_error(
+        result,
+        1,
+        "integrity check failed (semantic_core: index ix_chunks_search is invalid; "
+        "rebuild it with REINDEX INDEX ix_chunks_search)",
+    )
+
+
 def test_a_wrong_password_or_a_missing_database_is_one_line(
     postgres_server: PostgresServer, data_dir: Path
 ) -> None:

@@ -20,7 +20,12 @@ def db_status(
     ctx: typer.Context,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     check: Annotated[
-        bool, typer.Option("--check", help="Also run SQLite's integrity check on each database.")
+        bool,
+        typer.Option(
+            "--check",
+            help="Also check each database: SQLite's integrity check; on PostgreSQL, "
+            "index validity and amcheck where installed.",
+        ),
     ] = False,
 ) -> None:
     """Show each database: location, size, journal mode, schema revision, tables and row counts."""
@@ -34,8 +39,15 @@ def db_status(
     else:
         _render(report)
     if not report.healthy:
-        bad = ", ".join(db.name for db in report.databases if db.integrity not in (None, ["ok"]))
-        ui.error(f"integrity check failed for {bad}; restore from a backup or re-ingest")
+        found = "; ".join(
+            f"{db.name}: {db.integrity[0]}"
+            for db in report.databases
+            if db.integrity not in (None, ["ok"])
+        )
+        ui.error(
+            f"integrity check failed ({found}); fix what it names, or restore from a backup "
+            "or re-ingest"
+        )
         raise typer.Exit(1)
 
 
@@ -55,6 +67,9 @@ def _render(report: StatusReport) -> None:
     ui.print_table(
         "Databases", ["name", "location", "size", "journal", "schema", "integrity"], rows
     )
+    for db in data["databases"]:
+        if db["checked"]:
+            ui.print_line(f"{db['name']} checked: {db['checked']}.")
     for db in data["databases"]:
         if db["read_only"]:
             ui.print_line(

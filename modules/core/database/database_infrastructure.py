@@ -504,9 +504,50 @@ def _disk_full(path: Path) -> bool:
         return False
 
 
-def sqlite_integrity_check(conn: Connection) -> list[str]:
+def sqlite_integrity_check(conn: Connection) -> tuple[list[str], str]:
+    """SQLite's own check: ``["ok"]`` or what it found, and what was checked."""
     rows = conn.execute(text("PRAGMA integrity_check")).scalars().all()
-    return [str(r) for r in rows]
+    return [str(r) for r in rows], "PRAGMA integrity_check (every page, row and index)"
+
+
+_OUR_INDEXES = """
+SELECT c.relname, c.oid, i.indisvalid, am.amname
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_am am ON am.oid = c.relam
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema()
+ORDER BY c.relname
+"""
+
+
+def postgres_integrity_check(conn: Connection) -> tuple[list[str], str]:
+    """Every index of analyzer's schema is valid and, where the amcheck extension is
+    installed, every B-tree index agrees with its table; ``["ok"]`` or what failed,
+    and what was checked. The connection and the schema revision are checked by
+    opening the database at all."""
+    indexes = conn.execute(text(_OUR_INDEXES)).all()
+    problems = [
+        f"index {name} is invalid; rebuild it with REINDEX INDEX {name}"
+        for name, _, valid, _ in indexes
+        if not valid
+    ]
+    has_amcheck = conn.execute(
+        text("SELECT 1 FROM pg_extension WHERE extname = 'amcheck'")
+    ).first()
+    btrees = [(name, oid) for name, oid, valid, method in indexes if valid and method == "btree"]
+    if has_amcheck:
+        for name, oid in btrees:
+            try:
+                with conn.begin_nested():
+                    conn.execute(text("SELECT bt_index_check(:oid, true)"), {"oid": oid})
+            except sa_exc.DBAPIError as exc:
+                problems.append(f"index {name} disagrees with its table: {_root_message(exc)}")
+        deep = f"amcheck of {len(btrees)} B-tree indexes against their tables"
+    else:
+        deep = "no amcheck (CREATE EXTENSION amcheck enables a deeper check)"
+    checked = f"connection, schema revision, validity of {len(indexes)} indexes, {deep}"
+    return problems or ["ok"], checked
 
 
 # --- runtime: engines and schemas of the discovered databases ----------------
