@@ -1,16 +1,65 @@
+"""Fixtures shared by every test, and the two backends.
+
+A test that works in a data directory (it asks for ``data_dir``, ``settings`` or
+``sample_data_dir``) runs twice: on SQLite, and with both databases on a real
+PostgreSQL server (``tests/postgres_server.py``) through ``ANALYZER_DB_<NAME>_URL``.
+``@pytest.mark.sqlite_only("why")`` keeps a test on SQLite: it reads SQLite's files,
+or mounts a full or read-only disk under them. ``@pytest.mark.own_databases`` marks
+tests that set up their PostgreSQL databases themselves.
+"""
+
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from analyzer.settings import Settings
+from analyzer.settings import Settings, database_urls_from_env
 from tests.helpers import SAMPLE_DOCS, FakeModels, cli
 from tests.postgres_server import PostgresServer, running_server
 
 PLUGIN = "tests.plugins.notes_plugin"
+BACKENDS = ("sqlite", "postgresql")
+# Where each backend's copy of the ingested sample_docs lives: its databases' URLs.
+_SAMPLE_URLS: dict[Path, dict[str, str]] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test is about SQLite's files; not run on PostgreSQL"
+    )
+    config.addinivalue_line(
+        "markers", "own_databases: the test makes its own PostgreSQL databases; run it once"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    single = metafunc.definition.get_closest_marker(
+        "sqlite_only"
+    ) or metafunc.definition.get_closest_marker("own_databases")
+    if not single:
+        metafunc.parametrize("backend", BACKENDS, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database engine under test: SQLite unless the test is parametrized."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+def _postgres_urls(request: pytest.FixtureRequest, stem: str) -> dict[str, str]:
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    stem = re.sub(r"[^a-z0-9]+", "_", stem.lower())[:40]
+    return {
+        "ANALYZER_DB_FRAMEWORK_URL": server.create_database(f"{stem}_fw"),
+        "ANALYZER_DB_SEMANTIC_CORE_URL": server.create_database(f"{stem}_sc"),
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -24,22 +73,61 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 
 @pytest.fixture(scope="session")
-def sample_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``sample_docs/`` ingested once through the CLI, for the tests that search and analyse it."""
-    data = tmp_path_factory.mktemp("sample-corpus") / "data"
-    result = cli("--data-dir", str(data), "ingest", str(SAMPLE_DOCS), "--json")
+def new_databases(backend: str, request: pytest.FixtureRequest) -> Callable[[str], dict[str, str]]:
+    """Makes fresh databases on the backend under test, as the environment that points
+    analyzer at them (nothing for SQLite: its files live in the data directory)."""
+    made = itertools.count()
+
+    def make(stem: str) -> dict[str, str]:
+        if backend != "postgresql":
+            return {}
+        return _postgres_urls(request, f"{stem}_{next(made)}")
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def sample_databases(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that reads the ingested sample_docs reads them on its backend."""
+    if "sample_data_dir" in request.fixturenames:
+        data = request.getfixturevalue("sample_data_dir")
+        for key, url in _SAMPLE_URLS.get(data, {}).items():
+            monkeypatch.setenv(key, url)
+
+
+@pytest.fixture(scope="session")
+def sample_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest
+) -> Path:
+    """``sample_docs/`` ingested once per backend through the CLI, for the tests that search
+    and analyse it."""
+    data = tmp_path_factory.mktemp(f"sample-corpus-{backend}") / "data"
+    urls = _postgres_urls(request, "sample") if backend == "postgresql" else {}
+    _SAMPLE_URLS[data] = urls
+    result = cli("--data-dir", str(data), "ingest", str(SAMPLE_DOCS), "--json", env=urls)
     assert result.exit_code == 0, result.output
     return data
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
+def data_dir(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The test's data directory; on PostgreSQL, the environment also points both databases
+    at fresh PostgreSQL databases, for the CLI, the services and every process started."""
+    if backend == "postgresql":
+        for key, url in _postgres_urls(request, request.node.name).items():
+            monkeypatch.setenv(key, url)
     return tmp_path / "data"
 
 
 @pytest.fixture
 def settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, busy_timeout_s=2.0)
+    return Settings(
+        data_dir=data_dir,
+        busy_timeout_s=2.0,
+        database_urls=database_urls_from_env(os.environ),
+    )
 
 
 @pytest.fixture
@@ -56,11 +144,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def postgres_env(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> dict[str, str]:
+def postgres_env(request: pytest.FixtureRequest) -> dict[str, str]:
     """Fresh PostgreSQL databases for both of analyzer's databases, as the environment
-    that points analyzer at them."""
-    stem = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:40].lower()
-    return {
-        "ANALYZER_DB_FRAMEWORK_URL": postgres_server.create_database(f"{stem}_fw"),
-        "ANALYZER_DB_SEMANTIC_CORE_URL": postgres_server.create_database(f"{stem}_sc"),
-    }
+    that points analyzer at them (for tests that pass it themselves)."""
+    return _postgres_urls(request, "t_" + request.node.name)

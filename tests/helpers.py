@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -113,33 +114,75 @@ def write_notes(folder: Path, count: int) -> Path:
 
 
 def sqlite_rows(database: Path, sql: str) -> list[tuple[Any, ...]]:
-    """Rows of ``sql`` on a SQLite file, read by a connection of its own."""
+    """Rows of ``sql`` on a SQLite file, by a connection of its own; a write is committed."""
     import sqlite3
     from contextlib import closing
 
-    with closing(sqlite3.connect(database, timeout=10)) as conn:
+    with closing(sqlite3.connect(database, timeout=10)) as conn, conn:
         return conn.execute(sql).fetchall()
 
 
-def count_rows(database: Path, table: str) -> int:
-    """Rows of ``table`` in a SQLite file; 0 if the file or the table is not there (yet)."""
-    import sqlite3
+def server_url(database: Path) -> str | None:
+    """The PostgreSQL URL that the environment gives the database stored at ``database``
+    on SQLite (``<data dir>/<name>.db``), or None when it stays a SQLite file."""
+    return os.environ.get(f"ANALYZER_DB_{database.stem.upper()}_URL")
 
-    if not database.exists():
+
+def stored_rows(database: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` on the database at ``database``: that SQLite file, or the
+    PostgreSQL database the environment points it at (see tests/conftest.py)."""
+    url = server_url(database)
+    if url is None:
+        return sqlite_rows(database, sql)
+    import asyncpg
+
+    async def fetch() -> list[tuple[Any, ...]]:
+        connection = await asyncpg.connect(url)
+        try:
+            return [tuple(row) for row in await connection.fetch(sql)]
+        finally:
+            await connection.close()
+
+    return asyncio.run(fetch())
+
+
+def count_rows(database: Path, table: str) -> int:
+    """Rows of ``table`` in the database at ``database`` (see ``stored_rows``); 0 if the
+    database or the table is not there (yet)."""
+    if server_url(database) is None and not database.exists():
         return 0
     try:
-        return sqlite_rows(database, f"SELECT count(*) FROM {table}")[0][0]
-    except sqlite3.OperationalError:
-        return 0
+        return int(stored_rows(database, f"SELECT count(*) FROM {table}")[0][0])
+    except Exception as exc:  # noqa: BLE001 - sqlite3 and asyncpg say "no such table" apart
+        if "no such table" in str(exc) or "does not exist" in str(exc):
+            return 0
+        raise
 
 
 def assert_ingest_finished_whole(database: Path, report: dict[str, Any], count: int) -> None:
     """An ingest's JSON report and semantic_core.db agree that all ``count`` notes are stored."""
     assert report["new"] + report["unchanged"] == count and report["failed"] == 0
     assert count_rows(database, "documents") == count
-    # chunks_fts_docsize holds one row per indexed chunk: the index matches the table.
-    assert count_rows(database, "chunks") == count_rows(database, "chunks_fts_docsize") == count
-    assert sqlite_rows(database, "PRAGMA integrity_check") == [("ok",)]
+    assert count_rows(database, "chunks") == indexed_chunks(database) == count
+    if server_url(database) is None:
+        assert sqlite_rows(database, "PRAGMA integrity_check") == [("ok",)]
+
+
+def indexed_chunks(database: Path) -> int:
+    """Chunks the full-text index holds: FTS5's one docsize row per chunk on SQLite (counting
+    chunks_fts itself would read the chunks), chunks with a search vector on PostgreSQL."""
+    if server_url(database) is None:
+        return count_rows(database, "chunks_fts_docsize")
+    return int(stored_rows(database, "SELECT count(search) FROM chunks")[0][0])
+
+
+def fulltext_hits(database: Path, word: str) -> list[int]:
+    """Ids of the chunks that the full-text index finds ``word`` in."""
+    if server_url(database) is None:
+        sql = f"SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH '{word}'"
+    else:
+        sql = f"SELECT id FROM chunks WHERE search @@ to_tsquery('english', '{word}')"
+    return [int(row[0]) for row in stored_rows(database, sql)]
 
 
 # --- services ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import random
 import re
 import shutil
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pytest
 
 from analyzer.app_context import AppContext
 from analyzer.errors import UsageError
-from analyzer.settings import Settings
+from analyzer.settings import Settings, database_urls_from_env
 from modules.core.module import core
 from modules.semantic_core.analysis.corpus import (
     AmbiguousDocumentError,
@@ -128,10 +129,13 @@ def reformat_markdown_as_text(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def sample_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def sample_settings(
+    tmp_path_factory: pytest.TempPathFactory, new_databases: Callable[[str], dict[str, str]]
+) -> Settings:
     """One data dir: sample_docs in "default", the planted corpus, the synthetic topics."""
     root = tmp_path_factory.mktemp("analysis")
-    settings = Settings(data_dir=root / "data", busy_timeout_s=2.0)
+    urls = database_urls_from_env(new_databases("analysis"))
+    settings = Settings(data_dir=root / "data", busy_timeout_s=2.0, database_urls=urls)
     ingest(settings, SAMPLE_DOCS)
     return settings
 
@@ -530,13 +534,12 @@ def test_summary_sentences_are_central_and_in_order() -> None:
 
 
 def test_a_long_lived_analysis_service_follows_writes_of_another_context(
-    tmp_path: Path, fake_models: Any
+    tmp_path: Path, fake_models: Any, settings: Settings
 ) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     for name, text in [("a.txt", "Herons wait by the pond."), ("b.txt", "Otters swim.")]:
         (docs / name).write_text(text + "\n")
-    settings = Settings(data_dir=tmp_path / "data")
     overrides = fake_models.overrides()
 
     async def scenario() -> tuple[list[str], list[str], bool]:

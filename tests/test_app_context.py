@@ -23,6 +23,7 @@ from tests.conftest import PLUGIN
 from tests.helpers import run
 
 
+@pytest.mark.sqlite_only("checks the SQLite files it creates")
 def test_start_creates_both_databases_in_the_data_dir(settings: Settings) -> None:
     async def scenario() -> list[str]:
         async with AppContext(settings) as app:

@@ -13,13 +13,14 @@ import pytest
 
 from analyzer import __version__
 from modules.semantic_core.db_models import SCHEMA_REVISION
-from tests.helpers import cli, one_line_error, sqlite_rows
+from tests.helpers import cli, one_line_error, sqlite_rows, stored_rows
 
 
 def invoke(*args: str, env: dict[str, str] | None = None):
     return cli(*args, env=env)
 
 
+@pytest.mark.sqlite_only("checks the SQLite files it creates")
 def test_db_status_json_lists_both_databases_and_creates_them(data_dir: Path) -> None:
     result = invoke("--data-dir", str(data_dir), "db-status", "--json")
     assert result.exit_code == 0, result.output
@@ -80,6 +81,7 @@ def test_unwritable_data_dir_gives_one_line_and_exit_1(tmp_path: Path) -> None:
     assert blocker.read_text() == "keep me"
 
 
+@pytest.mark.sqlite_only("corrupts a SQLite file")
 def test_corrupt_database_gives_one_line_and_is_left_untouched(data_dir: Path) -> None:
     data_dir.mkdir(parents=True)
     garbage = bytes(range(256)) * 64
@@ -89,6 +91,7 @@ def test_corrupt_database_gives_one_line_and_is_left_untouched(data_dir: Path) -
     assert (data_dir / "semantic_core.db").read_bytes() == garbage
 
 
+@pytest.mark.sqlite_only("edits a SQLite file")
 def test_newer_schema_gives_one_line_naming_file_and_revisions(data_dir: Path) -> None:
     assert invoke("--data-dir", str(data_dir), "db-status").exit_code == 0
     path = data_dir / "semantic_core.db"
@@ -115,6 +118,7 @@ HOLD_LOCK = textwrap.dedent(
 )
 
 
+@pytest.mark.sqlite_only("holds SQLite's file lock")
 def test_database_locked_past_busy_timeout_gives_one_line(data_dir: Path) -> None:
     assert invoke("--data-dir", str(data_dir), "db-status").exit_code == 0
     framework = data_dir / "framework.db"
@@ -154,14 +158,12 @@ def test_a_run_whose_process_died_is_shown_as_abandoned(data_dir: Path) -> None:
     assert invoke("--data-dir", str(data_dir), "db-status").exit_code == 0
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    conn = sqlite3.connect(data_dir / "framework.db")
-    with conn:
-        conn.execute(
-            "INSERT INTO command_runs (command, arguments, started_at, status, pid, host) "
-            "VALUES ('ingest', '{}', '2026-12-01 10:00:00', 'running', ?, ?)",
-            (gone.pid, socket.gethostname()),
-        )
-    conn.close()
+    stored_rows(
+        data_dir / "framework.db",
+        "INSERT INTO command_runs (command, arguments, started_at, status, pid, host) "
+        f"VALUES ('ingest', '{{}}', '2026-12-01 10:00:00', 'running', {gone.pid}, "
+        f"'{socket.gethostname()}')",
+    )
     runs = json.loads(invoke("--data-dir", str(data_dir), "db-status", "--json").stdout)
     statuses = {}
     for run in runs["last_runs"]:  # newest first
@@ -191,13 +193,10 @@ def test_an_interrupted_ingest_is_recorded_as_interrupted(data_dir: Path, tmp_pa
     child.send_signal(signal.SIGINT)
     child.communicate(timeout=60)
     assert child.returncode != 0
-    conn = sqlite3.connect(data_dir / "framework.db")
-    try:
-        row = conn.execute(
-            "SELECT status, exit_code, error FROM command_runs WHERE command = 'ingest'"
-        ).fetchone()
-    finally:
-        conn.close()
+    [row] = stored_rows(
+        data_dir / "framework.db",
+        "SELECT status, exit_code, error FROM command_runs WHERE command = 'ingest'",
+    )
     assert row == ("interrupted", 130, "interrupted")
 
 

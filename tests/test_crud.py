@@ -114,6 +114,7 @@ def test_typed_errors(settings: Settings) -> None:
     with_crud(settings, body)
 
 
+@pytest.mark.sqlite_only("checks the SQLite file it writes")
 def test_the_database_is_resolved_from_the_model_class(settings: Settings) -> None:
     from modules.semantic_core.db_models import Collection
 

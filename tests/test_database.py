@@ -17,9 +17,10 @@ from analyzer.settings import Settings
 from modules.core.database.database_infrastructure import DatabaseRuntime
 from modules.semantic_core.db_models import SCHEMA_REVISION
 from tests.conftest import PLUGIN
-from tests.helpers import run, sqlite_rows
+from tests.helpers import run, server_url, stored_rows
 
 
+@pytest.mark.sqlite_only("SQLite's pragmas")
 def test_pragmas_hold_on_every_pooled_connection(settings: Settings) -> None:
     async def scenario() -> list[tuple[str, int, int, int]]:
         async with AppContext(settings) as app:
@@ -106,6 +107,7 @@ async def _boot_and_close(settings: Settings) -> None:
         pass
 
 
+@pytest.mark.sqlite_only("compares a SQLite file's bytes")
 def test_a_database_newer_than_the_code_is_refused_and_left_alone(settings: Settings) -> None:
     run(_boot_and_close(settings))
     path = settings.data_dir / "semantic_core.db"
@@ -123,29 +125,32 @@ def test_a_revision_1_semantic_core_database_is_upgraded_and_keeps_its_rows(
     settings: Settings,
 ) -> None:
     path = settings.data_dir / "semantic_core.db"
-    as_revision_1(  # what revision 1 looked like: no generation column
+    on_postgres = server_url(path) is not None
+    as_revision_1(  # what revision 1 looked like: no generation, no search vector
         settings,
         path,
         "INSERT INTO collections (name, model_id, dimension, settings, created_at, "
         "updated_at) VALUES ('kept', 'm', 4, '{}', '2026-01-01', '2026-01-01')",
         "ALTER TABLE collections DROP COLUMN generation",
+        *(["ALTER TABLE chunks DROP COLUMN search"] if on_postgres else []),
     )
 
     run(_boot_and_close(settings))
 
-    assert sqlite_rows(path, "SELECT name, generation FROM collections") == [("kept", 0)]
-    assert sqlite_rows(path, "SELECT revision FROM analyzer_schema") == [(SCHEMA_REVISION,)]
+    assert stored_rows(path, "SELECT name, generation FROM collections") == [("kept", 0)]
+    assert stored_rows(path, "SELECT revision FROM analyzer_schema") == [(SCHEMA_REVISION,)]
+    if on_postgres:  # revision 3 gave chunks their search vector and its index
+        assert stored_rows(path, "SELECT count(search) FROM chunks") == [(0,)]
 
 
 def as_revision_1(settings: Settings, path: Path, *statements: str) -> None:
-    """A data directory created by this version, then taken back to schema revision 1."""
+    """Databases created by this version, then taken back to schema revision 1 (on the
+    backend under test: ``path`` names the SQLite file or, through the environment,
+    its PostgreSQL database)."""
     run(_boot_and_close(settings))
-    conn = sqlite3.connect(path)
-    with conn:
-        for statement in statements:
-            conn.execute(statement)
-        conn.execute("UPDATE analyzer_schema SET revision = 1")
-    conn.close()
+    for statement in statements:
+        stored_rows(path, statement)
+    stored_rows(path, "UPDATE analyzer_schema SET revision = 1")
 
 
 def _notes_metadata(with_rank: bool) -> SimpleNamespace:
@@ -215,6 +220,6 @@ def test_a_revision_1_framework_database_is_upgraded_and_keeps_its_runs(
 
     run(_boot_and_close(settings))
 
-    rows = sqlite_rows(path, "SELECT command, status, pid FROM command_runs")
+    rows = stored_rows(path, "SELECT command, status, pid FROM command_runs")
     assert rows == [("ingest", "ok", None)]
-    assert sqlite_rows(path, "SELECT revision FROM analyzer_schema") == [(FRAMEWORK_REVISION,)]
+    assert stored_rows(path, "SELECT revision FROM analyzer_schema") == [(FRAMEWORK_REVISION,)]

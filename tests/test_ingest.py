@@ -15,7 +15,7 @@ from modules.semantic_core.collections import ModelMismatchError
 from modules.semantic_core.ingest.report import IngestReport
 from modules.semantic_core.ingest.service import Record
 from tests import helpers
-from tests.helpers import SAMPLE_DOCS, FakeModels, sqlite_rows
+from tests.helpers import SAMPLE_DOCS, FakeModels, fulltext_hits, indexed_chunks, stored_rows
 
 # Most of these tests are about files and rows, not vectors: instant models will do.
 FAKE_MODELS = FakeModels()
@@ -32,7 +32,7 @@ def ingest_records(settings: Settings, records: list[Record], **options: Any) ->
 
 
 def rows(settings: Settings, sql: str) -> list[tuple]:
-    return sqlite_rows(settings.data_dir / "semantic_core.db", sql)
+    return stored_rows(settings.data_dir / "semantic_core.db", sql)
 
 
 def problems(report: IngestReport) -> dict[str, tuple[str, str]]:
@@ -46,8 +46,7 @@ def test_sample_docs_ingest_every_format(settings: Settings) -> None:
     formats = {f for (f,) in rows(settings, "SELECT DISTINCT format FROM documents")}
     assert formats == {"markdown", "text", "rst", "html", "pdf", "docx"}
     chunks = rows(settings, "SELECT count(*) FROM chunks")[0][0]
-    # One docsize row per indexed chunk (counting chunks_fts itself would read the chunks).
-    indexed = rows(settings, "SELECT count(*) FROM chunks_fts_docsize")[0][0]
+    indexed = indexed_chunks(settings.data_dir / "semantic_core.db")
     assert chunks == indexed == report.chunks > report.new
 
 
@@ -71,8 +70,8 @@ def test_a_changed_file_replaces_its_chunks(settings: Settings, tmp_path: Path) 
     assert (report.new, report.updated) == (0, 1)
     texts = " ".join(t for (t,) in rows(settings, "SELECT text FROM chunks"))
     assert "kingfisher" in texts and "heron" not in texts
-    hits = rows(settings, "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'heron'")
-    assert hits == []
+    assert fulltext_hits(settings.data_dir / "semantic_core.db", "heron") == []
+    assert fulltext_hits(settings.data_dir / "semantic_core.db", "kingfisher") != []
 
 
 def test_touched_but_identical_file_is_unchanged(settings: Settings, tmp_path: Path) -> None:
@@ -97,7 +96,7 @@ def test_prune_removes_documents_whose_files_vanished(settings: Settings, tmp_pa
     report = ingest(settings, folder, prune=True)
     assert report.pruned == 1
     assert [Path(p).name for (p,) in rows(settings, "SELECT path FROM documents")] == ["keep.txt"]
-    assert rows(settings, "SELECT count(*) FROM chunks_fts_docsize")[0][0] == 1
+    assert indexed_chunks(settings.data_dir / "semantic_core.db") == 1
 
 
 def test_include_and_exclude_globs(settings: Settings) -> None:

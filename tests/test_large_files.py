@@ -18,7 +18,7 @@ from modules.semantic_core.ingest.extract import html as html_module
 from modules.semantic_core.ingest.extract.html import extract_html, markup_pieces
 from modules.semantic_core.ingest.files import read_regular_file
 from tests import helpers
-from tests.helpers import sqlite_rows
+from tests.helpers import stored_rows
 
 
 def expired() -> Deadline:
@@ -170,10 +170,10 @@ def test_a_long_document_is_written_in_groups_of_rows_and_whole(
     (folder / "long.md").write_text(sections)
     (folder / "short.md").write_text("# Short\n\nOne paragraph.\n")
     report = ingest(settings, folder)
-    stored = sqlite_rows(
+    stored = stored_rows(
         settings.data_dir / "semantic_core.db",
         "SELECT d.path, count(*), min(c.ordinal), max(c.ordinal), "
-        "sum(c.embedding IS NOT NULL) FROM chunks c JOIN documents d ON d.id = c.document_id "
+        "count(c.embedding) FROM chunks c JOIN documents d ON d.id = c.document_id "
         "GROUP BY d.path ORDER BY d.path",
     )
     assert report.chunks == sum(row[1] for row in stored)

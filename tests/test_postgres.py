@@ -19,6 +19,8 @@ import pytest
 from tests.helpers import SAMPLE_DOCS, cli, one_line_error, write_notes
 from tests.postgres_server import PostgresServer
 
+pytestmark = pytest.mark.own_databases
+
 
 def run(env: dict[str, str], data_dir: Path, *args: str) -> Any:
     return cli("--data-dir", str(data_dir), *args, env=env)

@@ -241,13 +241,12 @@ def test_hybrid_rereads_short_windows_around_the_query_terms(sample_data_dir: Pa
 
 
 def test_a_long_lived_context_sees_an_ingest_made_by_another(
-    tmp_path: Path, fake_models: FakeModels
+    tmp_path: Path, fake_models: FakeModels, settings: Settings
 ) -> None:
     """What a resident server keeps in memory follows writes made by other processes."""
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "tides.txt").write_text("The tide follows the moon.\n")
-    settings = Settings(data_dir=tmp_path / "data")
     overrides = fake_models.overrides()
 
     async def scenario() -> list[list[str]]:
@@ -273,14 +272,13 @@ def test_a_long_lived_context_sees_an_ingest_made_by_another(
 
 
 def test_queries_during_a_forced_reingest_and_a_prune_never_fail(
-    tmp_path: Path, fake_models: FakeModels
+    tmp_path: Path, fake_models: FakeModels, settings: Settings
 ) -> None:
     """Each query reads one snapshot, so a writer committing between its reads is harmless."""
     docs = tmp_path / "docs"
     docs.mkdir()
     for i in range(200):
         (docs / f"n{i:03d}.txt").write_text(f"Note {i}: the tide, the moon and the heron {i}.\n")
-    settings = Settings(data_dir=tmp_path / "data")
     overrides = fake_models.overrides()
 
     async def scenario() -> tuple[int, int]:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from analyzer.errors import AnalyzerError, DiskFullError, ReadOnlyError
 from analyzer.module_api import Discovery
+from analyzer.paths import storable
 from modules.core.database.crud_service import CRUDService
 from modules.core.database.db_models import utcnow
 from modules.core.db_models import CommandRun, DatabaseRecord, ModuleRecord
@@ -205,11 +206,13 @@ def _alive(pid: int) -> bool:
 
 
 def _jsonable(value: Any) -> Any:
-    """Arguments and summaries as JSON-safe values (paths and the like become strings)."""
+    """Arguments and summaries as JSON-safe values: paths and the like become strings,
+    and a file name's undecodable bytes are stored as paths are (PostgreSQL's JSON
+    refuses the lone surrogates they decode to)."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {storable(str(k)): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
         return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or isinstance(value, (bool, int, float)):
         return value
-    return str(value)
+    return storable(str(value))

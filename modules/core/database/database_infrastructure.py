@@ -576,6 +576,15 @@ class OpenDatabase:
 
     @property
     def readonly_engine(self) -> AsyncEngine:
+        """The engine for reads. On PostgreSQL a read transaction is REPEATABLE READ: its
+        statements share one snapshot, as a SQLite read transaction's do (READ COMMITTED
+        would give each statement the newest data, and a query could mix two states)."""
+        if self.engine.dialect.name == "postgresql":
+            return self.engine.execution_options(
+                **{READONLY_OPTION: True},
+                isolation_level="REPEATABLE READ",
+                postgresql_readonly=True,
+            )
         return self.engine.execution_options(**{READONLY_OPTION: True})
 
 
