@@ -87,12 +87,17 @@ def new_databases(backend: str, request: pytest.FixtureRequest) -> Callable[[str
 
 
 @pytest.fixture(autouse=True)
-def sample_databases(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A test that reads the ingested sample_docs reads them on its backend."""
+def shared_databases(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that uses a data directory shared by several tests (the ingested sample_docs,
+    a module's ``module_databases``) reads it on its backend, and so do the processes it
+    starts."""
+    shared: dict[str, str] = {}
     if "sample_data_dir" in request.fixturenames:
-        data = request.getfixturevalue("sample_data_dir")
-        for key, url in _SAMPLE_URLS.get(data, {}).items():
-            monkeypatch.setenv(key, url)
+        shared |= _SAMPLE_URLS.get(request.getfixturevalue("sample_data_dir"), {})
+    if "module_databases" in request.fixturenames:
+        shared |= request.getfixturevalue("module_databases")
+    for key, url in shared.items():
+        monkeypatch.setenv(key, url)
 
 
 @pytest.fixture(scope="session")

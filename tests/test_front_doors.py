@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -34,14 +35,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ingested_sample_docs(tmp_path_factory, "front-doors")
+def module_databases(new_databases: Callable[[str], dict[str, str]]) -> dict[str, str]:
+    """The databases of this module's shared data directory, on the backend under test."""
+    return new_databases("front_doors")
 
 
 @pytest.fixture(scope="module")
-def http_server(corpus_dir: Path) -> Iterator[tuple[Server, str]]:
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory, module_databases: dict[str, str]) -> Path:
+    return ingested_sample_docs(tmp_path_factory, "front-doors", module_databases)
+
+
+@pytest.fixture(scope="module")
+def http_server(corpus_dir: Path, module_databases: dict[str, str]) -> Iterator[tuple[Server, str]]:
     port = free_port()
-    running = start_server(corpus_dir, "--http", f"127.0.0.1:{port}")
+    running = start_server(corpus_dir, "--http", f"127.0.0.1:{port}", env=module_databases)
     try:
         yield running, f"http://127.0.0.1:{port}"
     finally:
@@ -147,11 +154,15 @@ def test_a_token_is_required_off_loopback(corpus_dir: Path, tmp_path: Path) -> N
 
 
 def corpus_dir_copy(corpus_dir: Path, tmp_path: Path) -> Path:
-    """A data directory of its own (one server per data directory)."""
+    """A data directory of its own (one server per data directory). On PostgreSQL the
+    databases live on the server, named by the environment: the copy starts empty."""
     import shutil
 
     target = tmp_path / "copy"
-    shutil.copytree(corpus_dir, target, ignore=shutil.ignore_patterns("server.*"))
+    if corpus_dir.exists():
+        shutil.copytree(corpus_dir, target, ignore=shutil.ignore_patterns("server.*"))
+    else:
+        target.mkdir()
     return target
 
 
@@ -186,6 +197,8 @@ def call_tools(data_dir: Path, calls: list[tuple[str, dict]]) -> list[tuple[bool
             command=sys.executable,
             args=["-m", "analyzer", "--data-dir", str(data_dir), "mcp"],
             cwd=str(REPO),
+            # The SDK passes on only a few variables unless told; the databases' URLs too.
+            env=dict(os.environ),
         )
         results = []
         async with stdio_client(params) as (read, write), ClientSession(read, write) as client:

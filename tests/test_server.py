@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +62,7 @@ def analyzer(
     return subprocess.run(command, capture_output=True, cwd=cwd, env=environ, timeout=TIMEOUT_S)
 
 
-def start_server(data_dir: Path, *options: str) -> Server:
+def start_server(data_dir: Path, *options: str, env: dict[str, str] | None = None) -> Server:
     command = [sys.executable, "-m", "analyzer", "--data-dir", str(data_dir), "serve"]
     process = subprocess.Popen(
         [*command, "--foreground", *options],
@@ -70,6 +70,7 @@ def start_server(data_dir: Path, *options: str) -> Server:
         stderr=subprocess.PIPE,
         text=True,
         cwd=REPO,
+        env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -94,22 +95,31 @@ def stop_process(process: subprocess.Popen[str]) -> None:
             stream.close()
 
 
-def ingested_sample_docs(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
-    """A data directory with sample_docs ingested in-process (no server involved)."""
+def ingested_sample_docs(
+    tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str]
+) -> Path:
+    """A data directory with sample_docs ingested in-process (no server involved), on the
+    databases ``env`` points at (none: SQLite files in the directory)."""
     data = tmp_path_factory.mktemp(name) / "data"
-    done = analyzer(data, "ingest", str(SAMPLE_DOCS), "--json", server=False)
+    done = analyzer(data, "ingest", str(SAMPLE_DOCS), "--json", server=False, env=env)
     assert done.returncode == 0, done.stderr
     return data
 
 
 @pytest.fixture(scope="module")
-def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ingested_sample_docs(tmp_path_factory, "served")
+def module_databases(new_databases: Callable[[str], dict[str, str]]) -> dict[str, str]:
+    """The databases of this module's shared data directory, on the backend under test."""
+    return new_databases("served")
 
 
 @pytest.fixture(scope="module")
-def server(corpus_dir: Path) -> Iterator[Server]:
-    running = start_server(corpus_dir)
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory, module_databases: dict[str, str]) -> Path:
+    return ingested_sample_docs(tmp_path_factory, "served", module_databases)
+
+
+@pytest.fixture(scope="module")
+def server(corpus_dir: Path, module_databases: dict[str, str]) -> Iterator[Server]:
+    running = start_server(corpus_dir, env=module_databases)
     try:
         yield running
     finally:
@@ -117,8 +127,8 @@ def server(corpus_dir: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def fresh_server(tmp_path: Path) -> Iterator[Server]:
-    running = start_server(tmp_path / "data")
+def fresh_server(data_dir: Path) -> Iterator[Server]:
+    running = start_server(data_dir)
     try:
         yield running
     finally:
