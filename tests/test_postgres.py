@@ -281,3 +281,17 @@ def test_a_glob_becomes_a_pattern_that_matches_what_fnmatch_matches(glob: str) -
     ]
     for name in names:
         assert bool(pattern.search(name)) == fnmatch.fnmatchcase(name, glob), (glob, name)
+
+
+def test_a_transaction_that_lost_a_race_is_one_line_that_says_to_run_again() -> None:
+    from sqlalchemy import exc as sa_exc
+
+    from analyzer.errors import DatabaseBusyError
+    from modules.core.database.database_infrastructure import translate_database_error
+
+    for message in ("deadlock detected", "could not serialize access due to concurrent update"):
+        driver_error = sa_exc.DBAPIError("UPDATE collections ...", {}, Exception(message))
+        translated = translate_database_error(driver_error, "postgresql://u:***@h/db", 5.0)
+        assert isinstance(translated, DatabaseBusyError)
+        assert translated.message.startswith("postgresql://u:***@h/db: another transaction")
+        assert translated.message.endswith("run the command again (what is stored is intact)")

@@ -407,6 +407,9 @@ _FULL = ("database or disk is full", "no space left on device")
 _READONLY = ("readonly database", "read-only file system")
 _UNWRITABLE = ("unable to open database file", "disk i/o error")
 _SCHEMA = ("no such table", "no such column", "has no column")
+# PostgreSQL giving up on a transaction that raced another (none of analyzer's own writers
+# race: they queue on advisory locks; another program's might).
+_CONTENTION = ("deadlock detected", "could not serialize access")
 
 
 def disk_full_error(label: str) -> DiskFullError:
@@ -465,6 +468,11 @@ def translate_database_error(
         return DatabaseBusyError(
             f"{label} is locked by another process (waited {busy_timeout_s:g} s); "
             "retry when it finishes, or raise ANALYZER_BUSY_TIMEOUT"
+        )
+    if any(marker in message for marker in _CONTENTION):
+        return DatabaseBusyError(
+            f"{label}: another transaction got in the way ({message}); run the command "
+            "again (what is stored is intact)"
         )
     if any(marker in message for marker in _CORRUPT):
         return CorruptDatabaseError(
