@@ -122,6 +122,29 @@ def sqlite_rows(database: Path, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()
 
 
+def three_notes(folder: Path, odd: str) -> Path:
+    """``a.txt``, ``odd`` and ``c.txt`` in ``folder`` (created): one file to single out."""
+    folder.mkdir(parents=True)
+    for name in ("a.txt", odd, "c.txt"):
+        (folder / name).write_text(f"The text of {name}.\n")
+    return folder
+
+
+def before_extracting(monkeypatch: Any, name: str, action: Callable[[], None]) -> None:
+    """Run ``action`` whenever ingest extracts the file called ``name`` (to fail or stall it
+    there), then extract it as usual."""
+    import modules.semantic_core.ingest.run as run_module
+
+    real_extract = run_module.extract
+
+    def extract(data: Any, path: Path, deadline: Any) -> Any:
+        if path.name == name:
+            action()
+        return real_extract(data, path, deadline)
+
+    monkeypatch.setattr(run_module, "extract", extract)
+
+
 def server_url(database: Path) -> str | None:
     """The PostgreSQL URL that the environment gives the database stored at ``database``
     on SQLite (``<data dir>/<name>.db``), or None when it stays a SQLite file."""

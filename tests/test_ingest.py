@@ -15,7 +15,15 @@ from modules.semantic_core.collections import ModelMismatchError
 from modules.semantic_core.ingest.report import IngestReport
 from modules.semantic_core.ingest.service import Record
 from tests import helpers
-from tests.helpers import SAMPLE_DOCS, FakeModels, fulltext_hits, indexed_chunks, stored_rows
+from tests.helpers import (
+    SAMPLE_DOCS,
+    FakeModels,
+    before_extracting,
+    fulltext_hits,
+    indexed_chunks,
+    stored_rows,
+    three_notes,
+)
 
 # Most of these tests are about files and rows, not vectors: instant models will do.
 FAKE_MODELS = FakeModels()
@@ -330,20 +338,11 @@ def test_html_chrome_is_dropped(settings: Settings) -> None:
 def test_an_unexpected_error_in_one_file_fails_that_file_only(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import modules.semantic_core.ingest.run as run_module
+    def crash() -> None:
+        raise ValueError("a bug in an extractor\nwith a second line")
 
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name in ("a.txt", "cursed.txt", "c.txt"):
-        (folder / name).write_text(f"The text of {name}.\n")
-    real_extract = run_module.extract
-
-    def extract(data: bytes, path: Path, deadline: Any) -> Any:
-        if path.name == "cursed.txt":
-            raise ValueError("a bug in an extractor\nwith a second line")
-        return real_extract(data, path, deadline)
-
-    monkeypatch.setattr(run_module, "extract", extract)
+    folder = three_notes(tmp_path / "docs", "cursed.txt")
+    before_extracting(monkeypatch, "cursed.txt", crash)
     report = ingest(settings, folder)
     assert report.new == 2 and report.failed == 1
     status, reason = problems(report)["cursed.txt"]

@@ -18,7 +18,7 @@ from modules.semantic_core.ingest.extract import html as html_module
 from modules.semantic_core.ingest.extract.html import extract_html, markup_pieces
 from modules.semantic_core.ingest.files import read_regular_file
 from tests import helpers
-from tests.helpers import stored_rows
+from tests.helpers import before_extracting, stored_rows, three_notes
 
 
 def expired() -> Deadline:
@@ -37,20 +37,9 @@ def ingest(settings: Settings, folder: Path, **options: Any) -> Any:
 def test_a_file_over_its_time_budget_fails_alone_and_the_run_goes_on(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import modules.semantic_core.ingest.run as run_module
-
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name in ("a.txt", "slow.txt", "c.txt"):
-        (folder / name).write_text(f"The text of {name}.\n")
-    real_extract = run_module.extract
-
-    def extract_slowly(data: Any, path: Path, deadline: Deadline) -> Any:
-        if path.name == "slow.txt":
-            time.sleep(0.6)  # a pathological file: the deadline is looked at inside
-        return real_extract(data, path, deadline)
-
-    monkeypatch.setattr(run_module, "extract", extract_slowly)
+    folder = three_notes(tmp_path / "docs", "slow.txt")
+    # A pathological file: the deadline is looked at inside the extraction that follows.
+    before_extracting(monkeypatch, "slow.txt", lambda: time.sleep(0.6))
     report = ingest(settings, folder, file_seconds=0.3)
     assert (report.new, report.failed) == (2, 1)
     [problem] = report.problems
