@@ -69,6 +69,7 @@ def status_json(report: StatusReport) -> dict[str, Any]:
                 "tables": [{"name": t.name, "rows": t.rows} for t in db.tables],
                 "integrity": db.integrity,
                 "checked": db.checked,
+                "extensions": db.extensions,
                 "read_only": db.read_only is not None,
                 "read_only_reason": db.read_only,
             }

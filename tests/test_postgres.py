@@ -6,6 +6,7 @@ as a user would point them: ANALYZER_DB_<NAME>_URL.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import json
 import os
@@ -16,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from modules.semantic_core.db_models import SCHEMA_REVISION
+from modules.semantic_core.module import semantic_core
 from tests.helpers import SAMPLE_DOCS, cli, one_line_error, write_notes
 from tests.postgres_server import PostgresServer
 
@@ -37,6 +40,20 @@ def ingested(postgres_env: dict[str, str], data_dir: Path) -> dict[str, str]:
     report = run_json(postgres_env, data_dir, "ingest", str(SAMPLE_DOCS))
     assert report["new"] > 40 and report["failed"] == 0
     return postgres_env
+
+
+def run_in_app(env: dict[str, str], data_dir: Path, work: Any) -> Any:
+    """``await work(app)`` in an AppContext on the databases ``env`` points at."""
+    from analyzer.app_context import AppContext
+    from analyzer.settings import Settings, database_urls_from_env
+
+    settings = Settings(data_dir=data_dir, database_urls=database_urls_from_env(env))
+
+    async def scenario() -> Any:
+        async with AppContext(settings) as app:
+            return await work(app)
+
+    return asyncio.run(scenario())
 
 
 def hits(env: dict[str, str], data_dir: Path, *args: str) -> list[str]:
@@ -178,7 +195,7 @@ def test_a_revision_2_database_is_upgraded_and_searchable(
     revision = postgres_server.psql(
         "SELECT revision FROM analyzer_schema WHERE module LIKE '%semantic_core%'", database
     )
-    assert revision == "3"
+    assert revision == str(SCHEMA_REVISION)
 
 
 def test_three_workers_at_once_on_a_fresh_database_lose_and_double_nothing(
@@ -295,3 +312,64 @@ def test_a_transaction_that_lost_a_race_is_one_line_that_says_to_run_again() -> 
         assert isinstance(translated, DatabaseBusyError)
         assert translated.message.startswith("postgresql://u:***@h/db: another transaction")
         assert translated.message.endswith("run the command again (what is stored is intact)")
+
+
+# --- vectors: pgvector where the server has it, the process where it does not ---------
+
+
+def test_with_pgvector_chunk_vectors_live_in_the_database_under_an_hnsw_index(
+    ingested: dict[str, str], data_dir: Path, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    database = ingested["ANALYZER_DB_SEMANTIC_CORE_URL"].rsplit("/", 1)[1]
+    counts = postgres_server.psql(
+        "SELECT count(*), count(embedding_vector) FROM chunks", database
+    ).split("|")
+    assert counts[0] == counts[1] != "0"
+    dimension = postgres_server.psql(
+        "SELECT DISTINCT vector_dims(embedding_vector) FROM chunks", database
+    )
+    indexes = postgres_server.psql("SELECT indexname FROM pg_indexes", database).split()
+    assert f"ix_chunks_vector_{dimension}" in indexes
+    status = run_json(ingested, data_dir, "db-status")
+    [semantic] = [d for d in status["databases"] if d["name"] == "semantic_core"]
+    assert any(extension.startswith("vector ") for extension in semantic["extensions"])
+    # Semantic search asks the database for the nearest chunks ...
+    assert run_in_app(
+        ingested, data_dir, lambda app: semantic_core(app).index.vectors_in_database()
+    )
+    # ... and finds the chunks that the process finds on SQLite.
+    on_sqlite = tmp_path / "sqlite-data"
+    assert run_json({}, on_sqlite, "ingest", str(SAMPLE_DOCS))["new"] > 40
+    for question in ("keeping bread dough warm", "saving money every month", "bird feeders"):
+        args = (question, "--mode", "semantic", "--top-k", "5")
+        assert hits(ingested, data_dir, *args) == hits({}, on_sqlite, *args), question
+
+
+def test_without_pgvector_nearest_chunks_are_found_in_the_process(
+    postgres_server: PostgresServer, data_dir: Path
+) -> None:
+    """A role that may not install extensions (pgvector is not a trusted one) gets the
+    stored bytes and the in-process search, as on SQLite."""
+    postgres_server.psql(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'plain') THEN "
+        "CREATE ROLE plain LOGIN PASSWORD 'plain'; END IF; END $$"
+    )
+    env = {}
+    for name in ("framework", "semantic_core"):
+        database = f"plain_{name}"
+        postgres_server.psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        postgres_server.psql(f'CREATE DATABASE "{database}" OWNER plain')
+        url = f"postgresql://plain:plain@127.0.0.1:{postgres_server.port}/{database}"
+        env[f"ANALYZER_DB_{name.upper()}_URL"] = url
+    assert run_json(env, data_dir, "ingest", str(SAMPLE_DOCS / "kitchen"))["failed"] == 0
+    found = hits(env, data_dir, "how do I keep a sourdough starter alive", "--mode", "semantic")
+    assert found[0] == "sourdough-starter.txt"
+    assert not run_in_app(env, data_dir, lambda app: semantic_core(app).index.vectors_in_database())
+    status = run_json(env, data_dir, "db-status")
+    [semantic] = [d for d in status["databases"] if d["name"] == "semantic_core"]
+    assert semantic["extensions"] == []
+    columns = postgres_server.psql(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'chunks'",
+        "plain_semantic_core",
+    ).split()
+    assert "embedding" in columns and "embedding_vector" not in columns

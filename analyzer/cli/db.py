@@ -68,6 +68,10 @@ def _render(report: StatusReport) -> None:
         "Databases", ["name", "location", "size", "journal", "schema", "integrity"], rows
     )
     for db in data["databases"]:
+        if db["extensions"] is not None:
+            installed = ", ".join(db["extensions"]) or "none"
+            ui.print_line(f"{db['name']} extensions: {installed}.")
+    for db in data["databases"]:
         if db["checked"]:
             ui.print_line(f"{db['name']} checked: {db['checked']}.")
     for db in data["databases"]:

@@ -19,10 +19,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modules.core.database.db_models import SQLiteJSON, UTCDateTime, get_database_base, utcnow
-from modules.semantic_core.index import fulltext_postgres, fulltext_sqlite
+from modules.semantic_core.index import fulltext_postgres, fulltext_sqlite, vectors_postgres
 
 DATABASE_NAME = "semantic_core"
-SCHEMA_REVISION = 3
+SCHEMA_REVISION = 4
 
 Base = get_database_base(DATABASE_NAME)
 
@@ -99,6 +99,7 @@ class Chunk(Base):
 # The full-text index over chunks is dialect-specific: its DDL lives with its adapter.
 fulltext_sqlite.install(Chunk.__table__)
 fulltext_postgres.install(Chunk.__table__)
+vectors_postgres.install(Chunk.__table__)
 
 
 # --- analysis results ---------------------------------------------------------------
@@ -167,4 +168,8 @@ def _add_generation(connection: Connection) -> None:
     )
 
 
-MIGRATIONS = {2: _add_generation, 3: fulltext_postgres.upgrade}
+MIGRATIONS = {
+    2: _add_generation,
+    3: fulltext_postgres.upgrade,
+    4: vectors_postgres.upgrade,
+}

@@ -518,6 +518,14 @@ def sqlite_integrity_check(conn: Connection) -> tuple[list[str], str]:
     return [str(r) for r in rows], "PRAGMA integrity_check (every page, row and index)"
 
 
+def postgres_extensions(conn: Connection) -> list[str]:
+    """The extensions installed in a PostgreSQL database, as ``name version``."""
+    rows = conn.execute(
+        text("SELECT extname, extversion FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1")
+    )
+    return [f"{name} {version}" for name, version in rows]
+
+
 _OUR_INDEXES = """
 SELECT c.relname, c.oid, i.indisvalid, am.amname
 FROM pg_index i

@@ -18,6 +18,7 @@ from modules.core.database.database_infrastructure import (
     OpenDatabase,
     database_name_of,
     hidden_password,
+    postgres_extensions,
     postgres_integrity_check,
     read_revisions,
     sqlite_integrity_check,
@@ -47,6 +48,7 @@ class DatabaseStatus:
     tables: list[TableStatus] = field(default_factory=list)
     integrity: list[str] | None = None
     checked: str | None = None  # what the integrity check looked at
+    extensions: list[str] | None = None  # PostgreSQL's installed extensions, with versions
     read_only: str | None = None  # why it can only be read
 
 
@@ -165,7 +167,7 @@ class DatabaseService:
     async def _status_of(self, database: OpenDatabase, check: bool) -> DatabaseStatus:
         try:
             async with database.readonly_engine.connect() as conn:
-                tables, revisions, journal, (integrity, checked) = await conn.run_sync(
+                tables, revisions, journal, (integrity, checked), extensions = await conn.run_sync(
                     _inspect_database, database.engine.dialect.name, check
                 )
                 await conn.rollback()
@@ -186,6 +188,7 @@ class DatabaseService:
             tables=tables,
             integrity=integrity,
             checked=checked,
+            extensions=extensions,
             read_only=database.read_only_reason,
         )
 
@@ -199,18 +202,27 @@ def _file_size(path: Any) -> int | None:
 
 def _inspect_database(
     conn: Connection, dialect: str, check: bool
-) -> tuple[list[TableStatus], dict[str, int], str | None, tuple[list[str] | None, str | None]]:
+) -> tuple[
+    list[TableStatus],
+    dict[str, int],
+    str | None,
+    tuple[list[str] | None, str | None],
+    list[str] | None,
+]:
     names = sorted(inspect(conn).get_table_names())
     tables = [
         TableStatus(name, conn.execute(select(func.count()).select_from(table(name))).scalar_one())
         for name in names
     ]
     journal = None
+    extensions = None
     checked: tuple[list[str] | None, str | None] = (None, None)
     if dialect == "sqlite":
         journal = conn.execute(text("PRAGMA journal_mode")).scalar_one()
         if check:
             checked = sqlite_integrity_check(conn)
-    elif dialect == "postgresql" and check:
-        checked = postgres_integrity_check(conn)
-    return tables, read_revisions(conn), journal, checked
+    elif dialect == "postgresql":
+        extensions = postgres_extensions(conn)
+        if check:
+            checked = postgres_integrity_check(conn)
+    return tables, read_revisions(conn), journal, checked, extensions

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, text
 from analyzer.errors import DatabaseError, UsageError
 from modules.semantic_core.collections import GenerationCache
 from modules.semantic_core.db_models import DATABASE_NAME
-from modules.semantic_core.index import fulltext_postgres, fulltext_sqlite
+from modules.semantic_core.index import fulltext_postgres, fulltext_sqlite, vectors_postgres
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,6 +39,7 @@ class SearchIndex:
         self._matrices = GenerationCache()
         # collection id -> (generation, (chunks, average length)): BM25's on PostgreSQL.
         self._fulltext_statistics = GenerationCache()
+        self._vectors_in_database: bool | None = None  # looked up once per process
 
     def _dialect(self) -> str:
         dialect = self._database.dialect(DATABASE_NAME)
@@ -93,6 +94,30 @@ class SearchIndex:
             return await fulltext_sqlite.keyword_search(
                 session, collection_id, query, limit, path_glob, trigram
             )
+
+    async def vectors_in_database(self) -> bool:
+        """Whether nearest chunks are found by the database (PostgreSQL with pgvector)
+        rather than in this process from the stored bytes."""
+        if self._vectors_in_database is None:
+            found = False
+            if self._database.dialect(DATABASE_NAME) == "postgresql":
+                async with self._database.read_session(DATABASE_NAME) as session:
+                    found = await vectors_postgres.in_use(session)
+            self._vectors_in_database = found
+        return self._vectors_in_database
+
+    async def prepare_vectors(self, dimension: int) -> None:
+        """Before vectors of ``dimension`` are written: their index, where there is one."""
+        if await self.vectors_in_database():
+            async with self._database.session(DATABASE_NAME) as session:
+                await vectors_postgres.ensure_index(session, dimension)
+
+    async def nearest_in_database(
+        self, collection_id: int, vector: np.ndarray, limit: int, path_glob: str | None
+    ) -> list[tuple[int, int, float]]:
+        """(chunk id, document id, cosine similarity) of the chunks nearest ``vector``."""
+        async with self._database.read_session(DATABASE_NAME) as session:
+            return await vectors_postgres.nearest(session, collection_id, vector, limit, path_glob)
 
     async def chunk_matrix(self, collection_id: int, generation: int) -> ChunkMatrix:
         """All chunk vectors of a collection, decoded in one numpy call, kept while the

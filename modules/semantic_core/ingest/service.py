@@ -155,6 +155,7 @@ class IngestService:
                 switches_model = True
         if options.trigram:
             await self._enable_trigram(collection)
+        await self._index.prepare_vectors(embedder.dimension)
         known = await self._known_documents(collection.id)
         return IngestRun(self._crud, collection, embedder, known, options, progress, switches_model)
 

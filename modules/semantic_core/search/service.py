@@ -185,6 +185,11 @@ class SearchService:
         import numpy as np
 
         encoder = self._static_encoder(collection)
+        if await self._index.vectors_in_database():
+            if collection.dimension != encoder.dimension:
+                raise model_mismatch(collection, encoder)
+            vector = encoder.encode([text])[0]
+            return await self._index.nearest_in_database(collection.id, vector, limit, glob)
         matrix = await self._index.chunk_matrix(collection.id, collection.generation)
         if matrix.vectors.shape[0] == 0:
             return []
