@@ -3,8 +3,9 @@
 Where the server has the ``vector`` extension and lets analyzer install it, ``chunks``
 gains a ``halfvec`` column generated from the stored float16 bytes (so every write path,
 re-embedding included, keeps it without knowing it exists), and each vector dimension in
-use gets a partial HNSW index on cosine distance. Without pgvector nothing is added, and
-nearest neighbours are computed in the process from the stored bytes, as on SQLite.
+use gets a partial HNSW index on cosine distance, built when an ingest of that dimension
+ends. Without pgvector nothing is added, and nearest neighbours are computed in the
+process from the stored bytes, as on SQLite.
 """
 
 from __future__ import annotations

@@ -116,6 +116,7 @@ class IngestService:
         await run.process(found.files, run.prepare_file)
         if options.prune:
             await run.prune(paths, seen={f.path for f in found.files})
+        await self._index.index_vectors(run.embedder.dimension)
         return run.finish(started)
 
     async def ingest_records(
@@ -131,6 +132,7 @@ class IngestService:
         if run.switches_model:
             await run.reembed(reprocessed={r.uid for r in handed_in})
         await run.process(handed_in, run.prepare_record)
+        await self._index.index_vectors(run.embedder.dimension)
         return run.finish(started)
 
     async def _open(self, options: IngestOptions, progress: ProgressCallback | None) -> IngestRun:
@@ -155,7 +157,6 @@ class IngestService:
                 switches_model = True
         if options.trigram:
             await self._enable_trigram(collection)
-        await self._index.prepare_vectors(embedder.dimension)
         known = await self._known_documents(collection.id)
         return IngestRun(self._crud, collection, embedder, known, options, progress, switches_model)
 
