@@ -17,7 +17,7 @@ Shared pieces:
 - ``db_models``: the tables of ``semantic_core.db``; ``collections``: a collection
   and the model it is bound to; ``documents``: how a document is named;
 - ``index/``: the index read paths; dialect-specific code (full-text search on
-  SQLite today, PostgreSQL next) lives here and nowhere else, one file per dialect;
+  SQLite and PostgreSQL, vectors in pgvector) lives here and nowhere else;
 - ``embeddings/``: the bundled models and how a model is chosen and loaded;
 - ``lexical``: words as every stage sees them; ``vectors``: vectors on disk;
 - ``module``: the services, how they are wired, and typed access to them.
