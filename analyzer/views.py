@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from modules.semantic_core.analysis.service import DocumentProfile
     from modules.semantic_core.analysis.similar import SimilarHit, SimilarResult
     from modules.semantic_core.analysis.topics import TopicsResult
+    from modules.semantic_core.catalog import CollectionSummary, DocumentSummary
     from modules.semantic_core.documents import DocumentRef
     from modules.semantic_core.ingest.report import IngestReport
     from modules.semantic_core.search.evaluation import EvalReport
@@ -274,3 +275,43 @@ def profile_json(profile: DocumentProfile) -> dict[str, Any]:
         },
         "similar": similar_hits_json(profile.similar),
     }
+
+
+# --- collections, documents, remove, drop -------------------------------------------------
+
+
+def _time(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def collection_json(summary: CollectionSummary) -> dict[str, Any]:
+    return {
+        "collection": summary.name,
+        "model": summary.model,
+        "documents": summary.documents,
+        "chunks": summary.chunks,
+        "last_ingest": _time(summary.last_ingest),
+    }
+
+
+def collections_json(summaries: Iterable[CollectionSummary]) -> dict[str, Any]:
+    return {"collections": [collection_json(s) for s in summaries]}
+
+
+def documents_json(collection: str, documents: Iterable[DocumentSummary]) -> dict[str, Any]:
+    return {
+        "collection": collection,
+        "documents": [
+            {
+                **doc_json(d.ref),
+                "format": d.format,
+                "chunks": d.chunks,
+                "ingested": _time(d.ingested),
+            }
+            for d in documents
+        ],
+    }
+
+
+def removed_json(collection: str, removed: Iterable[DocumentRef]) -> dict[str, Any]:
+    return {"collection": collection, "removed": [doc_json(ref) for ref in removed]}

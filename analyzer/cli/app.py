@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from analyzer import __version__
-from analyzer.cli import analysis, db, evaluate, ingest, query, serve
+from analyzer.cli import analysis, db, evaluate, ingest, manage, query, serve
 from analyzer.cli.runner import CliState
 
 app = typer.Typer(
@@ -74,6 +74,9 @@ app.command("duplicates")(analysis.duplicates)
 app.command("keywords")(analysis.keywords)
 app.command("topics")(analysis.topics)
 app.command("show")(analysis.show)
+app.add_typer(manage.collections_app, name="collections")
+app.command("documents")(manage.documents)
+app.command("remove")(manage.remove)
 app.command("serve")(serve.serve)
 app.command("mcp")(serve.mcp)
 

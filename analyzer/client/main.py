@@ -25,7 +25,20 @@ from analyzer.client.forward import forward, start_in_background
 
 # Commands a server runs; everything else (serve, --help, --version) is local and cheap.
 FORWARDED = frozenset(
-    {"query", "similar", "show", "keywords", "topics", "duplicates", "db-status", "ingest", "eval"}
+    {
+        "query",
+        "similar",
+        "show",
+        "keywords",
+        "topics",
+        "duplicates",
+        "db-status",
+        "ingest",
+        "eval",
+        "collections",
+        "documents",
+        "remove",
+    }
 )
 SERVER_MODES = ("on", "off", "auto")
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from analyzer.paths import storable
+
 
 @dataclass(frozen=True)
 class DocumentRef:
@@ -32,3 +34,12 @@ class DocumentRef:
 
 # The columns of ``documents`` that make a DocumentRef, in its field order.
 REF_COLUMNS = ["id", "uid", "path", "title"]
+
+
+def path_pattern(glob: str | None) -> str | None:
+    """A --path glob as stored paths are matched: they are absolute, so a relative
+    pattern matches anywhere below a folder (``*.md``, ``kitchen/*``)."""
+    if not glob:
+        return None
+    glob = storable(glob)
+    return glob if glob.startswith(("/", "*")) else f"*/{glob}"

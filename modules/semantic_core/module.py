@@ -24,6 +24,7 @@ from modules.core.module import CRUD_SERVICE, DATABASE_SERVICE, core
 
 if TYPE_CHECKING:
     from modules.semantic_core.analysis.service import AnalysisService
+    from modules.semantic_core.catalog import CatalogService
     from modules.semantic_core.embeddings.registry import ModelProvider
     from modules.semantic_core.index.reader import SearchIndex
     from modules.semantic_core.ingest.service import IngestService
@@ -36,6 +37,7 @@ INGEST_SERVICE = "semantic_core.ingest"
 SEARCH_SERVICE = "semantic_core.search"
 EVAL_SERVICE = "semantic_core.eval"
 ANALYSIS_SERVICE = "semantic_core.analysis"
+CATALOG_SERVICE = "semantic_core.catalog"
 
 
 class SemanticCore(ModuleServices):
@@ -47,6 +49,7 @@ class SemanticCore(ModuleServices):
     search: ServiceAt[SearchService] = ServiceAt(SEARCH_SERVICE)
     eval: ServiceAt[EvalService] = ServiceAt(EVAL_SERVICE)
     analysis: ServiceAt[AnalysisService] = ServiceAt(ANALYSIS_SERVICE)
+    catalog: ServiceAt[CatalogService] = ServiceAt(CATALOG_SERVICE)
 
 
 def semantic_core(context: ServiceContext) -> SemanticCore:
@@ -87,6 +90,12 @@ def _eval_service(context: ServiceContext) -> EvalService:
     return EvalService(services.ingest, services.search)
 
 
+def _catalog_service(context: ServiceContext) -> CatalogService:
+    from modules.semantic_core.catalog import CatalogService
+
+    return CatalogService(core(context).crud)
+
+
 def _analysis_service(context: ServiceContext) -> AnalysisService:
     from modules.semantic_core.analysis.service import AnalysisService
 
@@ -107,5 +116,6 @@ MODULE = ModuleSpec(
             EVAL_SERVICE, _eval_service, depends_on=(INGEST_SERVICE, SEARCH_SERVICE), lazy=True
         ),
         ServiceSpec(ANALYSIS_SERVICE, _analysis_service, depends_on=(CRUD_SERVICE,), lazy=True),
+        ServiceSpec(CATALOG_SERVICE, _catalog_service, depends_on=(CRUD_SERVICE,), lazy=True),
     ),
 )

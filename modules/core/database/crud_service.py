@@ -156,6 +156,20 @@ class CRUDService:
         async with self._use(model, session, write=False) as s:
             return int((await s.execute(query)).scalar_one())
 
+    async def count_by(
+        self,
+        model: type[Any],
+        column: str,
+        *,
+        filters: Filters | None = None,
+        session: AsyncSession | None = None,
+    ) -> dict[Any, int]:
+        """Rows per value of ``column`` (one GROUP BY), for the values that have any."""
+        key = _column(model, column)
+        query = _filtered(select(key, func.count()).select_from(model), model, filters, ())
+        async with self._use(model, session, write=False) as s:
+            return {value: int(n) for value, n in (await s.execute(query.group_by(key))).all()}
+
     async def exists(
         self, model: type[Any], filters: Filters, *, session: AsyncSession | None = None
     ) -> bool:

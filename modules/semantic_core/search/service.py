@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import UsageError
-from analyzer.paths import storable
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.collections import (
     DEFAULT_COLLECTION,
@@ -37,7 +36,7 @@ from modules.semantic_core.collections import (
     require_documents,
 )
 from modules.semantic_core.db_models import Chunk, Collection, Document
-from modules.semantic_core.documents import REF_COLUMNS, DocumentRef
+from modules.semantic_core.documents import REF_COLUMNS, DocumentRef, path_pattern
 from modules.semantic_core.embeddings.inputs import chunk_passage
 from modules.semantic_core.embeddings.registry import ModelProvider, NamedEmbedder, Reranker
 from modules.semantic_core.index.reader import SearchIndex
@@ -160,7 +159,7 @@ class SearchService:
         options: SearchOptions,
         fusion: FusionSettings,
     ) -> list[Candidate]:
-        glob = _absolute_glob(options.path_glob)
+        glob = path_pattern(options.path_glob)
         wanted = max(fusion.candidates, options.top_k)
         # Several chunks of one document may match: fetch enough to fill ``wanted`` documents.
         fetch = wanted if options.chunks else wanted * 3
@@ -319,11 +318,3 @@ def _check(query: str, options: SearchOptions) -> tuple[str, Mode]:
     if options.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {options.top_k}")
     return text, mode
-
-
-def _absolute_glob(glob: str | None) -> str | None:
-    """Paths are stored absolute; a relative pattern matches anywhere below a folder."""
-    if not glob:
-        return None
-    glob = storable(glob)
-    return glob if glob.startswith(("/", "*")) else f"*/{glob}"
