@@ -14,9 +14,11 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.analysis.corpus import Corpus
-from modules.semantic_core.collections import check_name, require_collection
+from modules.semantic_core.collections import check_name, next_generation, require_collection
 from modules.semantic_core.db_models import Chunk, Collection, Document
 from modules.semantic_core.documents import REF_COLUMNS, DocumentRef, path_pattern
 
@@ -74,12 +76,7 @@ class CatalogService:
         refs = {ref.id: ref for ref in [await corpus.resolve(found, r) for r in references]}
         async with self._crud.transaction(Document) as session:
             await self._crud.delete_where(Document, {"id": list(refs)}, session=session)
-            await self._crud.update_where(
-                Collection,
-                {"id": found.id},
-                {"generation": Collection.generation + 1},
-                session=session,
-            )
+            await next_generation(self._crud, found.id, session)
         return sorted(refs.values(), key=lambda ref: ref.path)
 
     async def drop(self, name: str) -> CollectionSummary:
@@ -91,21 +88,19 @@ class CatalogService:
         return summary
 
     async def _summary(self, collection: Collection) -> CollectionSummary:
-        ids = [
-            row[0]
-            for row in await self._crud.values(
-                Document, ["id"], filters={"collection_id": collection.id}
-            )
-        ]
+        """Counted in the database: no document or chunk row is read."""
+        of_collection = {"collection_id": collection.id}
+        documents = await self._crud.count(Document, filters=of_collection)
+        in_collection = select(Document.id).where(Document.collection_id == collection.id)
+        chunks = await self._crud.count(Chunk, where=[Chunk.document_id.in_(in_collection)])
         latest = await self._crud.list(
-            Document, filters={"collection_id": collection.id}, order_by="-updated_at", limit=1
+            Document, filters=of_collection, order_by="-updated_at", limit=1
         )
-        chunks = await self._chunks_per_document(ids)
         return CollectionSummary(
             collection.name,
             collection.model_id,
-            len(ids),
-            sum(chunks.values()),
+            documents,
+            chunks,
             latest[0].updated_at if latest else None,
         )
 

@@ -75,6 +75,17 @@ def model_mismatch(collection: Collection, model: ModelIdentity) -> ModelMismatc
     )
 
 
+async def next_generation(crud: CRUDService, collection_id: int, session: Any) -> None:
+    """Mark a collection as changed, in the transaction that changes its documents or
+    chunks: every write that does must call this."""
+    await crud.update_where(
+        Collection,
+        {"id": collection_id},
+        {"generation": Collection.generation + 1},
+        session=session,
+    )
+
+
 class GenerationCache:
     """Values read or computed from a collection, each kept while the collection stays at
     the generation it was made from: a long-lived process answers from memory until a

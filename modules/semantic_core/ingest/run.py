@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from analyzer.errors import AnalyzerError, ConflictError
 from analyzer.paths import absolute, is_within, storable
 from modules.core.database.crud_service import CRUDService
+from modules.semantic_core.collections import next_generation
 from modules.semantic_core.db_models import Chunk, Collection, Document
 from modules.semantic_core.embeddings.inputs import chunk_passage
 from modules.semantic_core.embeddings.registry import NamedEmbedder
@@ -469,13 +470,7 @@ class IngestRun:
         return [p for p in prepared if storable(p.path) not in same], len(same)
 
     async def _next_generation(self, session: Any) -> None:
-        """Every write that changes documents or chunks marks the collection as changed."""
-        await self.crud.update_where(
-            Collection,
-            {"id": self.collection.id},
-            {"generation": Collection.generation + 1},
-            session=session,
-        )
+        await next_generation(self.crud, self.collection.id, session)
 
     # --- step: prune ---------------------------------------------------------------
 
