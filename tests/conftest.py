@@ -102,12 +102,14 @@ def shared_databases(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
 
 @pytest.fixture(scope="session")
 def sample_data_dir(
-    tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest
+    tmp_path_factory: pytest.TempPathFactory,
+    backend: str,
+    new_databases: Callable[[str], dict[str, str]],
 ) -> Path:
     """``sample_docs/`` ingested once per backend through the CLI, for the tests that search
     and analyse it."""
     data = tmp_path_factory.mktemp(f"sample-corpus-{backend}") / "data"
-    urls = _postgres_urls(request, "sample") if backend == "postgresql" else {}
+    urls = new_databases("sample")
     _SAMPLE_URLS[data] = urls
     result = cli("--data-dir", str(data), "ingest", str(SAMPLE_DOCS), "--json", env=urls)
     assert result.exit_code == 0, result.output
@@ -116,13 +118,15 @@ def sample_data_dir(
 
 @pytest.fixture
 def data_dir(
-    tmp_path: Path, backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    new_databases: Callable[[str], dict[str, str]],
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Path:
     """The test's data directory; on PostgreSQL, the environment also points both databases
     at fresh PostgreSQL databases, for the CLI, the services and every process started."""
-    if backend == "postgresql":
-        for key, url in _postgres_urls(request, request.node.name).items():
-            monkeypatch.setenv(key, url)
+    for key, url in new_databases(request.node.name).items():
+        monkeypatch.setenv(key, url)
     return tmp_path / "data"
 
 
