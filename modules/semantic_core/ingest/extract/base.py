@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,20 +45,32 @@ NO_DEADLINE = Deadline(None)
 
 @dataclass(frozen=True)
 class Heading:
-    """A heading on line ``line`` (0-based) of the extracted text."""
+    """A heading on line ``line`` (0-based) of the extracted text, ``lines`` long (a setext
+    or reStructuredText heading's underline is part of it)."""
 
     line: int
     level: int
     title: str
+    lines: int = 1
 
 
 @dataclass(frozen=True)
 class Extracted:
+    """A document's text and structure, and where its lines come from.
+
+    ``source_lines[i]`` is the 1-based line of the file on disk where line ``i`` of
+    ``text`` starts; None when they are the same numbering (text, Markdown, RST keep
+    the file's lines one for one). ``page_lines[p]`` is the first line of ``text`` on
+    page ``p + 1`` (PDF); empty when the format has no pages.
+    """
+
     text: str
     title: str
     format: str
     headings: tuple[Heading, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    source_lines: Sequence[int] | None = None
+    page_lines: Sequence[int] = ()
 
 
 def first_line_title(text: str) -> str:

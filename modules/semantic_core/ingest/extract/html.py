@@ -8,7 +8,9 @@ times the memory of its markup, so a 50 MB page parsed whole would need 500 MB.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Iterator
+from dataclasses import replace
 
 from modules.semantic_core.ingest.extract.base import (
     MAX_TITLE_CHARS,
@@ -43,7 +45,8 @@ _DROP_TAGS = (
 # Page furniture that lives in ordinary elements, recognised by its class or id.
 _CHROME = re.compile(
     r"cookie|consent|newsletter|subscribe|popup|modal|share|social|comment|advert|banner|"
-    r"breadcrumb|sidebar|related|signup|sign-up|promo|menu|navbar|toolbar",
+    r"breadcrumb|sidebar|related|signup|sign-up|promo|menu|navbar|toolbar|"
+    r"footer|headerlink|navigation|contentinfo|skip-link",
     re.IGNORECASE,
 )
 _BLOCK_TAGS = {
@@ -100,12 +103,85 @@ def extract_html(markup: str, deadline: Deadline = NO_DEADLINE) -> Extracted:
         deadline.check()
         title = _read_piece(piece, writer, first=number == 0)
         page_title = page_title or title
+    lines = writer.finished_lines()
+    origins = source_lines(markup, lines, deadline)
     del markup, piece  # before the text is joined: both at once would be one copy more
-    text = writer.text()
+    text = "\n".join(lines)
     require_text(text)
     headings = tuple(writer.headings)
-    title = page_title or (headings[0].title if headings else first_line_title(text))
-    return Extracted(text=text, title=title[:MAX_TITLE_CHARS], format="html", headings=headings)
+    title = page_title_without_site(page_title, headings) or first_line_title(text)
+    return Extracted(
+        text=text,
+        title=title[:MAX_TITLE_CHARS],
+        format="html",
+        headings=headings,
+        source_lines=origins,
+    )
+
+
+def page_title_without_site(page_title: str, headings: tuple[Heading, ...]) -> str:
+    """The page's own title: its first top heading when the <title> starts with it, so
+    "argparse — Parser for command-line options — Python 3.11 documentation" reads as
+    the page's heading, without the suffix every page of the site carries."""
+    top = next((h for h in headings if h.level == 1), headings[0] if headings else None)
+    if top is None:
+        return page_title
+    if not page_title or _squashed(page_title).startswith(_squashed(top.title)):
+        return top.title
+    return page_title
+
+
+def _squashed(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text).lower()
+
+
+# --- where each line of text is in the markup --------------------------------------------------
+
+_BODY = re.compile(r"<body\b", re.IGNORECASE)
+_WORD = re.compile(r"\w+")
+# How far ahead a line's first word is looked for: text that is not found (an entity in
+# it, say) keeps the line of the text before it rather than costing a scan of the page.
+LOOK_AHEAD_CHARS = 200_000
+
+
+def source_lines(markup: str, lines: list[str], deadline: Deadline = NO_DEADLINE) -> array[int]:
+    """For each line of extracted text, the 1-based line of ``markup`` where it starts.
+
+    The text is found again by its first word, in order, outside tags: each line is
+    looked for after the one before, so the cost is one pass over the markup."""
+    body = _BODY.search(markup)
+    cursor = body.start() if body else 0
+    line_number = 1 + markup.count("\n", 0, cursor)
+    origins = array("l")
+    for count, line in enumerate(lines, start=1):
+        if count % _TextWriter.CHECK_EVERY == 0:
+            deadline.check()
+        found = _find_text(markup, line, cursor) if line else None
+        if found is not None:
+            start, end = found
+            line_number += markup.count("\n", cursor, start)
+            cursor = end  # the next line's text comes after this word
+        origins.append(line_number)
+    return origins
+
+
+def _find_text(markup: str, line: str, start: int) -> tuple[int, int] | None:
+    """Where the line's telling word is in ``markup`` after ``start``: (start, end)."""
+    words = _WORD.findall(line, 0, 200)[:3]
+    if not words:
+        return None
+    # A short first word ("a", "1") matches anywhere; the longest of the first three does not.
+    word = words[0] if len(words[0]) >= 4 else max(words, key=len)
+    end = min(len(markup), start + LOOK_AHEAD_CHARS)
+    position = markup.find(word, start, end)
+    while position >= 0:
+        before = markup[position - 1] if position else " "
+        after = markup[position + len(word)] if position + len(word) < len(markup) else " "
+        inside_tag = markup.rfind("<", start, position) > markup.rfind(">", start, position)
+        if not (before.isalnum() or before in "_&#" or after.isalnum() or inside_tag):
+            return position, position + len(word)
+        position = markup.find(word, position + 1, end)
+    return None
 
 
 def _read_piece(piece: str, writer: _TextWriter, first: bool) -> str:
@@ -230,7 +306,7 @@ class _TextWriter:
             return True
         if tag in _HEADINGS:
             self._paragraph_break()
-            title = _SPACES.sub(" ", child.text(deep=True)).strip()
+            title = _SPACES.sub(" ", child.text(deep=True)).strip().rstrip("¶#").strip()
             if title:
                 self.headings.append(Heading(len(self._lines), _HEADINGS[tag], title))
                 self._lines.extend([title, ""])
@@ -247,13 +323,14 @@ class _TextWriter:
         if self._lines and self._lines[-1] != "":
             self._lines.append("")
 
-    def text(self) -> str:
-        """The lines joined once: at 50 MB of text, each extra copy is 50 MB more."""
+    def finished_lines(self) -> list[str]:
+        """The page's lines, without blank ones at either end, and a final newline's."""
         self._paragraph_break()
         lines = self._lines
         while lines and lines[-1] == "":
             lines.pop()
         first = next((i for i, line in enumerate(lines) if line != ""), len(lines))
         del lines[:first]
+        self.headings = [replace(h, line=h.line - first) for h in self.headings]
         lines.append("")
-        return "\n".join(lines)
+        return lines
