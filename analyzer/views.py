@@ -130,8 +130,9 @@ def search_json(result: SearchResult) -> dict[str, Any]:
 def hit_json(hit: Hit) -> dict[str, Any]:
     return {
         **ranked_json(hit.rank, hit.score, hit.document),
-        "line": hit.line_start,
-        "line_end": hit.line_end,
+        "line": hit.line,
+        "page": hit.page,
+        "text_lines": [hit.line_start, hit.line_end],
         "heading": hit.heading,
         "snippet": hit.snippet,
         "highlights": [list(span) for span in hit.highlights],
@@ -235,9 +236,16 @@ def lines_json(found: DocumentLines) -> dict[str, Any]:
     return {
         "collection": found.collection,
         **doc_json(found.document),
-        "lines": [found.first, found.last],
+        "lines": list(found.line_range) if found.line_range else None,
+        "page": found.page,
         "passages": [
-            {"line": p.line_start, "line_end": p.line_end, "heading": p.heading, "text": p.text}
+            {
+                "line": p.source_line or p.line_start,
+                "line_end": p.line_end if found.numbered else None,
+                "text_lines": [p.line_start, p.line_end],
+                "heading": p.heading,
+                "text": p.text,
+            }
             for p in found.passages
         ],
     }

@@ -55,10 +55,10 @@ def test_semantic_mode_finds_a_paraphrase(sample_data_dir: Path) -> None:
 def test_results_point_to_path_and_line_with_highlights(sample_data_dir: Path) -> None:
     hit = search(sample_data_dir, "blossom end rot", "--top-k", "1")["results"][0]
     source = Path(hit["document"]).read_text(encoding="utf-8").splitlines()
-    assert hit["line"] >= 1
-    assert hit["line"] <= hit["line_end"] <= len(source)
-    window = "\n".join(source[hit["line"] - 1 : hit["line_end"]]).lower()
-    assert "blossom" in window
+    first, last = hit["text_lines"]  # a Markdown file's text keeps the file's lines
+    assert 1 <= first <= hit["line"] <= last <= len(source)
+    assert hit["page"] is None
+    assert "blossom" in source[hit["line"] - 1].lower()  # the line of the match, in the chunk
     spans = [hit["snippet"][s:e].lower() for s, e in hit["highlights"]]
     assert any(span.startswith("blossom") for span in spans)
 

@@ -9,6 +9,7 @@ import typer
 from analyzer import ui
 from analyzer.cli.runner import run_command
 from analyzer.errors import UsageError
+from analyzer.paths import location
 from analyzer.views import (
     duplicates_json,
     keywords_json,
@@ -132,6 +133,9 @@ def show(
     ctx: typer.Context,
     document: DocArgument,
     collection: CollectionOption = "default",
+    text: Annotated[
+        bool, typer.Option("--text", help="Print the document's text instead.")
+    ] = False,
     lines: Annotated[
         str | None,
         typer.Option(
@@ -140,11 +144,17 @@ def show(
             help="Print lines A to B of the text instead (the numbers of path:line).",
         ),
     ] = None,
+    page: Annotated[
+        int | None,
+        typer.Option("--page", min=1, help="Print page N of a PDF instead (path#page=N)."),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Everything about one document: metadata, statistics, keywords, summary, duplicates."""
-    if lines is not None:
-        _show_lines(ctx, document, collection, lines, json_output)
+    if lines is not None and page is not None:
+        raise typer.BadParameter("give --lines or --page, not both", param_hint="--page")
+    if text or lines is not None or page is not None:
+        _show_text(ctx, document, collection, lines, page, json_output)
         return
 
     async def work(app: AppContext) -> DocumentProfile:
@@ -158,30 +168,44 @@ def show(
         _render_profile(profile)
 
 
-def _show_lines(
-    ctx: typer.Context, document: str, collection: str, lines: str, json_output: bool
+def _show_text(
+    ctx: typer.Context,
+    document: str,
+    collection: str,
+    lines: str | None,
+    page: int | None,
+    json_output: bool,
 ) -> None:
-    from modules.semantic_core.analysis.lines import parse_line_range
+    from modules.semantic_core.analysis.lines import ALL_LINES, parse_line_range
 
-    try:
-        first, last = parse_line_range(lines)
-    except UsageError as exc:
-        raise typer.BadParameter(exc.message, param_hint="--lines") from None
+    first, last = 1, ALL_LINES
+    if lines is not None:
+        try:
+            first, last = parse_line_range(lines)
+        except UsageError as exc:
+            raise typer.BadParameter(exc.message, param_hint="--lines") from None
 
     async def work(app: AppContext) -> DocumentLines:
-        return await semantic_core(app).analysis.lines(document, first, last, collection)
+        return await semantic_core(app).analysis.lines(document, first, last, collection, page)
 
-    arguments = {"document": document, "collection": collection, "lines": lines}
+    arguments = {"document": document, "collection": collection, "lines": lines, "page": page}
     found = run_command(ctx, "show", arguments, work, lambda r: {"passages": len(r.passages)})
     if json_output:
         ui.print_json(lines_json(found))
-        return
+    else:
+        _render_text(found)
+
+
+def _render_text(found: DocumentLines) -> None:
+    """Each passage under its location; lines numbered where the numbers are the file's."""
     for passage in found.passages:
-        where = f"{ui.display_path(found.document.path)}:{passage.line_start}"
+        line = passage.source_line or passage.line_start
+        where = location(found.document.path, line, found.page)
         ui.print_line(f"{where}  {passage.heading}".rstrip())
         width = len(str(passage.line_end))
         for number, text in enumerate(passage.text.split("\n"), start=passage.line_start):
-            ui.print_line(f"{number:>{width}}  {text}".rstrip())
+            shown = f"{number:>{width}}  {text}" if found.numbered else f"  {text}"
+            ui.print_line(shown.rstrip())
 
 
 # --- parsing and run summaries ------------------------------------------------------------

@@ -10,7 +10,7 @@ import typer
 from analyzer import ui
 from analyzer.cli.params import existing
 from analyzer.cli.runner import run_command
-from analyzer.paths import absolute
+from analyzer.paths import absolute, location
 from analyzer.views import batch_line_json, search_json
 from modules.semantic_core.module import semantic_core
 from modules.semantic_core.search.modes import Mode
@@ -98,8 +98,8 @@ def _render(result: SearchResult, explain: bool) -> None:
         ui.print_line(f"No results for {result.query!r} in {result.collection!r}.")
         return
     for hit in result.hits:
-        location = f"{ui.display_path(hit.document.path)}:{hit.line_start}"
-        ui.print_hit(hit.rank, hit.score, location, hit.heading, hit.snippet, hit.highlights)
+        where = location(hit.document.path, hit.line, hit.page)
+        ui.print_hit(hit.rank, hit.score, where, hit.heading, hit.snippet, hit.highlights)
         if explain:
             details = "  ".join(
                 f"{name} #{s.rank} ({s.score:.4f})" for name, s in sorted(hit.signals.items())

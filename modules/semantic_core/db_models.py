@@ -22,7 +22,7 @@ from modules.core.database.db_models import SQLiteJSON, UTCDateTime, get_databas
 from modules.semantic_core.index import fulltext_postgres, fulltext_sqlite, vectors_postgres
 
 DATABASE_NAME = "semantic_core"
-SCHEMA_REVISION = 4
+SCHEMA_REVISION = 5
 
 Base = get_database_base(DATABASE_NAME)
 
@@ -94,6 +94,10 @@ class Chunk(Base):
     line_end: Mapped[int] = mapped_column(Integer)
     token_count: Mapped[int] = mapped_column(Integer, default=0)
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Where the chunk starts in the file on disk: its line (text, Markdown, RST, HTML,
+    # DOCX's extracted text) or its page (PDF). NULL in chunks stored before revision 5.
+    source_line: Mapped[int | None] = mapped_column(Integer)
+    page: Mapped[int | None] = mapped_column(Integer)
 
 
 # The full-text index over chunks is dialect-specific: its DDL lives with its adapter.
@@ -168,8 +172,26 @@ def _add_generation(connection: Connection) -> None:
     )
 
 
+# Formats whose extraction changed with revision 5 (CommonMark Markdown, RST roles,
+# HTML boilerplate, PDF outlines and running headers).
+_REREAD_AT_5 = ("markdown", "rst", "html", "pdf")
+
+
+def _add_source_locations(connection: Connection) -> None:
+    """Chunks learn their source line and page. Documents of the formats read better now
+    are marked changed (no hash, no mtime), so the next ingest reads them again; until
+    then their hits fall back to the extracted text's lines."""
+    connection.execute(text("ALTER TABLE chunks ADD COLUMN source_line INTEGER"))
+    connection.execute(text("ALTER TABLE chunks ADD COLUMN page INTEGER"))
+    formats = ", ".join(f"'{name}'" for name in _REREAD_AT_5)
+    connection.execute(
+        text(f"UPDATE documents SET content_hash = '', mtime_ns = -1 WHERE format IN ({formats})")
+    )
+
+
 MIGRATIONS = {
     2: _add_generation,
     3: fulltext_postgres.upgrade,
     4: vectors_postgres.upgrade,
+    5: _add_source_locations,
 }

@@ -29,7 +29,7 @@ from modules.semantic_core.analysis.keywords import (
     find_keywords,
     keyword_data,
 )
-from modules.semantic_core.analysis.lines import DocumentLines, document_lines
+from modules.semantic_core.analysis.lines import ALL_LINES, DocumentLines, document_lines
 from modules.semantic_core.analysis.similar import (
     DEFAULT_TOP_K,
     SimilarHit,
@@ -111,11 +111,17 @@ class AnalysisService:
             return await find_keywords(self._corpus, collection, document, top)
 
     async def lines(
-        self, document: str, first: int, last: int, collection: str = DEFAULT_COLLECTION
+        self,
+        document: str,
+        first: int = 1,
+        last: int = ALL_LINES,
+        collection: str = DEFAULT_COLLECTION,
+        page: int | None = None,
     ) -> DocumentLines:
-        """Lines ``first`` to ``last`` of a document's extracted text, as its chunks hold them."""
+        """A document's text, or lines ``first`` to ``last`` of it (the numbers of its
+        ``path:line``), or page ``page``, as its chunks hold them."""
         async with self._snapshot():
-            return await document_lines(self._corpus, collection, document, first, last)
+            return await document_lines(self._corpus, collection, document, first, last, page)
 
     async def topics(
         self, collection: str = DEFAULT_COLLECTION, k: int | None = None

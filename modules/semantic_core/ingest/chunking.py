@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from modules.semantic_core.ingest.extract import NO_DEADLINE, Deadline, Extracted, Heading
 from modules.semantic_core.lexical import estimate_tokens, tokens_up_to
@@ -36,9 +36,11 @@ class ChunkPiece:
     heading: str
     char_start: int
     char_end: int
-    line_start: int  # 1-based, inclusive
+    line_start: int  # 1-based, inclusive, in the extracted text
     line_end: int
     token_count: int
+    source_line: int | None = None  # 1-based, in the file on disk; None: not a text file
+    page: int | None = None  # 1-based, for formats with pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +69,20 @@ def chunk_document(
             deadline.check()
     line_starts = _line_starts(text)
     return [
-        _piece(ordinal, text, group, line_starts)
+        _located(_piece(ordinal, text, group, line_starts), extracted)
         for ordinal, group in enumerate(_pack(units, budget, overlap))
     ]
+
+
+def _located(piece: ChunkPiece, extracted: Extracted) -> ChunkPiece:
+    """Where the chunk starts in the file: its source line, or its page."""
+    index = piece.line_start - 1
+    if extracted.page_lines:
+        page = bisect.bisect_right(extracted.page_lines, index)
+        return replace(piece, source_line=None, page=max(1, page))
+    source = extracted.source_lines
+    line = piece.line_start if source is None else source[min(index, len(source) - 1)]
+    return replace(piece, source_line=line)
 
 
 def _line_starts(text: str) -> list[int]:
@@ -158,7 +171,7 @@ def _units(text: str, headings: tuple[Heading, ...], budget: int):  # noqa: ANN2
 def _heading_lines(text: str, headings: tuple[Heading, ...]) -> set[int]:
     """Underline (and overline) rows of headings: structure, not content."""
     lines = text.split("\n")
-    rows = set()
+    rows = {h.line + extra for h in headings for extra in range(1, h.lines)}
     for h in headings:
         for neighbour in (h.line - 1, h.line + 1):
             if 0 <= neighbour < len(lines) and re.fullmatch(

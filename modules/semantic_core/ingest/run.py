@@ -569,6 +569,8 @@ def _chunk_rows(
                     "line_start": c.line_start,
                     "line_end": c.line_end,
                     "token_count": c.token_count,
+                    "source_line": c.source_line,
+                    "page": c.page,
                     "embedding": to_blob(vector),
                 }
             )

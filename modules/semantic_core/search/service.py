@@ -53,7 +53,7 @@ from modules.semantic_core.search.fusion import (
 )
 from modules.semantic_core.search.modes import Mode, check_mode
 from modules.semantic_core.search.passages import focused_passage
-from modules.semantic_core.search.snippets import make_snippet
+from modules.semantic_core.search.snippets import best_line, make_snippet
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,6 +64,17 @@ if TYPE_CHECKING:
 # vector depends on the passages encoded with it, and a result must not depend on
 # which queries came before it.
 RERANK_CACHE_ENTRIES = 256
+# What a hit shows of its chunk.
+HIT_COLUMNS = [
+    "id",
+    "document_id",
+    "line_start",
+    "line_end",
+    "heading",
+    "text",
+    "source_line",
+    "page",
+]
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,13 @@ class Hit:
     snippet: str
     highlights: list[tuple[int, int]]
     signals: dict[str, Signal] = field(default_factory=dict)
+    source_line: int | None = None  # None: stored before source lines were kept, or a PDF
+    page: int | None = None
+
+    @property
+    def line(self) -> int:
+        """The line of the file on disk where the passage starts, as ``path:line`` shows it."""
+        return self.source_line or self.line_start
 
 
 @dataclass
@@ -270,7 +288,7 @@ class SearchService:
             return []
         chunk_rows = await self._crud.values(
             Chunk,
-            ["id", "document_id", "line_start", "line_end", "heading", "text"],
+            HIT_COLUMNS,
             where=[Chunk.id.in_([c.chunk_id for c in chosen])],
         )
         chunks = {row[0]: row for row in chunk_rows}
@@ -281,8 +299,12 @@ class SearchService:
         terms = query_terms(text)
         hits = []
         for rank, candidate in enumerate(chosen, start=1):
-            _, document_id, line_start, line_end, heading, chunk_text = chunks[candidate.chunk_id]
+            _, document_id, line_start, line_end, heading, chunk_text, source_line, page = chunks[
+                candidate.chunk_id
+            ]
             snippet, highlights = make_snippet(chunk_text, terms)
+            if source_line == line_start:  # the text's lines are the file's: point at the match
+                source_line += best_line(chunk_text, terms)
             hits.append(
                 Hit(
                     rank=rank,
@@ -295,6 +317,8 @@ class SearchService:
                     snippet=snippet,
                     highlights=highlights,
                     signals=dict(candidate.signals),
+                    source_line=source_line,
+                    page=page,
                 )
             )
         return hits

@@ -38,3 +38,14 @@ def _best_window(spans: list[tuple[int, int]], length: int) -> int:
         if count > best_count:
             best_start, best_count = start, count
     return min(best_start, max(0, length - SNIPPET_CHARS))
+
+
+def best_line(text: str, terms: Sequence[str]) -> int:
+    """The 0-based line of ``text`` with the most query terms (the first of equals): where
+    a hit's ``path:line`` points inside a chunk of several lines."""
+    matcher = term_matcher(terms)
+    if matcher is None:
+        return 0
+    counts = [len(matcher.findall(line)) for line in text.split("\n")]
+    best = max(counts, default=0)
+    return counts.index(best) if best else 0
