@@ -140,6 +140,7 @@ def manual_pdf() -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF()
+    pdf.set_title("gnuplot 5.4 manual")
     pdf.set_auto_page_break(False)  # the footer sits low on the page, not on a page of its own
     pdf.set_font("helvetica", size=11)
     section_of_page = {}
