@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -19,7 +19,8 @@ from analyzer.client.command_line import HELP_OPTIONS, hoisted
 class _Root(TyperGroup):
     """The root command: global options are read before or after the command."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # ctx: the Context of the click that Typer bundles, which it does not export.
         return super().parse_args(ctx, hoisted(args))
 
 
@@ -81,7 +82,7 @@ def root(
     state.debug = state.debug or debug
 
 
-for name, command in (
+COMMANDS: list[tuple[str, Callable[..., None]]] = [
     ("db-status", db.db_status),
     ("ingest", ingest.ingest),
     ("query", query.query),
@@ -91,16 +92,14 @@ for name, command in (
     ("keywords", analysis.keywords),
     ("topics", analysis.topics),
     ("show", analysis.show),
-):
-    app.command(name, epilog=examples(name))(command)
-app.add_typer(manage.collections_app, name="collections", epilog=examples("collections"))
-for name, command in (
     ("documents", manage.documents),
     ("remove", manage.remove),
     ("serve", serve.serve),
     ("mcp", serve.mcp),
-):
+]
+for name, command in COMMANDS:
     app.command(name, epilog=examples(name))(command)
+app.add_typer(manage.collections_app, name="collections", epilog=examples("collections"))
 
 
 def main() -> None:
