@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -119,16 +119,71 @@ def print_json_line(data: Any) -> None:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table on a terminal; elsewhere plain lines (``plain_lines``) that never wrap."""
+    if not is_terminal():
+        for line in plain_lines(title, columns, rows):
+            terminal().stdout.write(line + "\n")
+        return
     from rich.table import Table
+    from rich.text import Text
 
-    # At least as wide as its title, so the title stays on one line when the cells are
-    # narrow ("Ingested into 'default' in 12.5 s" over two short columns).
-    table = Table(title=title, title_justify="left", header_style="bold", min_width=len(title))
+    console = _console()
+    # The title is a line of its own, never folded into the table's width.
+    console.print(Text(title, style="bold italic"), soft_wrap=True)
+    table = Table(header_style="bold", show_header=any(columns))
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
-    _console().print(table)
+    console.print(table)
+
+
+def plain_lines(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """The title, the header, then one line a row, cells separated by tabs and never cut;
+    lines inside a cell are joined with "; "."""
+
+    def cell(value: Any) -> str:
+        text = "" if value is None else str(value)
+        return "; ".join(text.splitlines()).replace("\t", " ")
+
+    header = ["\t".join(columns)] if any(columns) else []
+    return [title, *header, *("\t".join(cell(value) for value in row) for row in rows)]
+
+
+OUTPUT_FORMATS = ("json", "csv", "tsv", "nl")
+
+
+def print_rows(rows: Sequence[Mapping[str, Any]], output: str) -> None:
+    """Rows as ``csv`` or ``tsv`` (a header, nested keys as ``a.b``, lists as JSON) or ``nl``
+    (JSON Lines: each row as it is)."""
+    from analyzer.views import flat_row
+
+    stdout = terminal().stdout
+    if output == "nl":
+        for row in rows:
+            stdout.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        return
+    import csv
+
+    flat = [flat_row(row) for row in rows]
+    names = list(dict.fromkeys(key for row in flat for key in row))
+    delimiter = "\t" if output == "tsv" else ","
+    writer = csv.DictWriter(stdout, names, restval="", delimiter=delimiter, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+
+
+def output(
+    form: str | None, data: Mapping[str, Any], rows: str, render: Callable[[], None]
+) -> None:
+    """What a listing command prints: ``data`` (its --json), the rows ``data[rows]`` as
+    csv, tsv or nl, or, with no ``form``, what ``render`` prints."""
+    if form == "json":
+        print_json(data)
+    elif form is not None:
+        print_rows(data[rows], form)
+    else:
+        render()
 
 
 class _ProgressBar:

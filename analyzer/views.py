@@ -8,7 +8,8 @@ Imports nothing heavy: every type is named for type checking only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,21 @@ def ranked_json(rank: int, score: float, ref: DocumentRef) -> dict[str, Any]:
 
 def keywords_list_json(keywords: Iterable[Keyword]) -> list[dict[str, Any]]:
     return [{"term": k.term, "kind": k.kind, "score": k.score} for k in keywords]
+
+
+def flat_row(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A --json row as one level of columns, for CSV and TSV: nested objects become
+    ``key.inner`` columns, lists their JSON text, None an empty cell."""
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= flat_row(value, f"{name}.")
+        elif isinstance(value, list | tuple):
+            flat[name] = json.dumps(value, ensure_ascii=False, default=str)
+        else:
+            flat[name] = "" if value is None else value
+    return flat
 
 
 def _lowest(values: Iterable[int | None]) -> int | None:

@@ -170,6 +170,10 @@ SAME_BYTES = [
     ("topics", "--k", "3"),
     ("topics", "--json"),
     ("duplicates",),
+    ("duplicates", "--csv"),
+    ("similar", "kitchen/bread-basics.md", "-k", "3", "--tsv"),
+    ("topics", "-k", "3", "--nl"),
+    ("documents", "-p", "money/*"),
 ]
 
 
@@ -298,6 +302,33 @@ def test_no_server_and_analyzer_server_off_run_here(server: Server) -> None:
     assert analyzer(server.data_dir, "db-status", "--no-server").returncode == 0
     assert analyzer(server.data_dir, "db-status", server=False).returncode == 0
     assert served_count(server.data_dir) == before
+
+
+def test_global_options_after_the_command_go_through_the_server(server: Server) -> None:
+    before = served_count(server.data_dir)
+    args = [sys.executable, "-m", "analyzer", "documents", "-j", "--data-dir", str(server.data_dir)]
+    through = subprocess.run(args, capture_output=True, cwd=REPO, timeout=TIMEOUT_S)
+    here = analyzer(server.data_dir, "documents", "-j", server=False)
+    assert served_count(server.data_dir) == before + 1
+    assert through.returncode == 0 and through.stdout == here.stdout
+
+
+def test_help_and_batch_from_stdin_run_here(server: Server) -> None:
+    before = served_count(server.data_dir)
+    helped = analyzer(server.data_dir, "query", "-h")
+    assert helped.returncode == 0 and b"Examples:" in helped.stdout
+    queries = b'flour water salt\n{"_id": "q7", "text": "emergency fund"}\n'
+    command = [sys.executable, "-m", "analyzer", "query", "--batch", "-", "-k", "2"]
+    piped = subprocess.run(
+        [*command, "--data-dir", str(server.data_dir)],
+        input=queries,
+        capture_output=True,
+        cwd=REPO,
+        timeout=TIMEOUT_S,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert [json.loads(line)["query_id"] for line in piped.stdout.splitlines()] == ["1", "q7"]
+    assert served_count(server.data_dir) == before  # the server has no stdin to read
 
 
 def test_a_bad_analyzer_server_value_is_one_line(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from analyzer import ui
+from analyzer.cli.params import CsvOption, JsonOption, NlOption, TsvOption, output_form
 from analyzer.cli.runner import run_command
 from analyzer.errors import UsageError
 from analyzer.paths import location
@@ -33,27 +34,31 @@ DOC_HELP = (
     "A document: its path (as ingested, or relative to here), its uid, or the end of its path."
 )
 DocArgument = Annotated[str, typer.Argument(metavar="DOC", help=DOC_HELP, show_default=False)]
-CollectionOption = Annotated[str, typer.Option(help="Collection to analyse.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+CollectionOption = Annotated[str, typer.Option("--collection", "-c", help="Collection to analyse.")]
 
 
 def similar(
     ctx: typer.Context,
     document: DocArgument,
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many documents.")] = 10,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many documents.")] = 10,
     collection: CollectionOption = "default",
     json_output: JsonOption = False,
+    csv: CsvOption = False,
+    tsv: TsvOption = False,
+    nl: NlOption = False,
 ) -> None:
     """List the documents most similar to DOC (cosine of document vectors)."""
+    form = output_form(json_output, csv, tsv, nl)
 
     async def work(app: AppContext) -> SimilarResult:
         return await semantic_core(app).analysis.similar(document, collection, top_k)
 
     arguments = {"document": document, "collection": collection, "top_k": top_k}
     result = run_command(ctx, "similar", arguments, work, lambda r: {"hits": len(r.hits)})
-    if json_output:
-        ui.print_json(similar_json(result))
-        return
+    ui.output(form, similar_json(result), "results", lambda: _render_similar(result))
+
+
+def _render_similar(result: SimilarResult) -> None:
     title = f"Similar to {ui.display_path(result.document.path)} in {result.collection!r}"
     ui.print_table(title, ["rank", "score", "document", "title"], _hit_rows(result.hits))
 
@@ -70,18 +75,19 @@ def duplicates(
     ] = 0.9,
     collection: CollectionOption = "default",
     json_output: JsonOption = False,
+    csv: CsvOption = False,
+    tsv: TsvOption = False,
+    nl: NlOption = False,
 ) -> None:
     """Find exact and near-duplicate documents; the result is stored for analyzer show."""
+    form = output_form(json_output, csv, tsv, nl)
 
     async def work(app: AppContext) -> DuplicatesReport:
         return await semantic_core(app).analysis.duplicates(collection, threshold)
 
     arguments = {"collection": collection, "threshold": threshold}
     report = run_command(ctx, "duplicates", arguments, work, _duplicates_summary)
-    if json_output:
-        ui.print_json(duplicates_json(report))
-    else:
-        _render_duplicates(report)
+    ui.output(form, duplicates_json(report), "pairs", lambda: _render_duplicates(report))
 
 
 def keywords(
@@ -90,43 +96,46 @@ def keywords(
         str | None,
         typer.Argument(metavar="[DOC]", help=DOC_HELP + " Without it: the whole collection."),
     ] = None,
-    top: Annotated[int, typer.Option(min=1, max=30, help="How many keywords.")] = 10,
+    top: Annotated[int, typer.Option("--top", "-k", min=1, max=30, help="How many keywords.")] = 10,
     collection: CollectionOption = "default",
     json_output: JsonOption = False,
+    csv: CsvOption = False,
+    tsv: TsvOption = False,
+    nl: NlOption = False,
 ) -> None:
     """Keywords and key phrases (TF-IDF) of a document, or of the whole collection."""
+    form = output_form(json_output, csv, tsv, nl)
 
     async def work(app: AppContext) -> KeywordsResult:
         return await semantic_core(app).analysis.keywords(document, collection, top)
 
     arguments = {"document": document, "collection": collection, "top": top}
     result = run_command(ctx, "keywords", arguments, work, lambda r: {"cached": r.cached})
-    if json_output:
-        ui.print_json(keywords_json(result))
-    else:
-        _render_keywords(result)
+    ui.output(form, keywords_json(result), "keywords", lambda: _render_keywords(result))
 
 
 def topics(
     ctx: typer.Context,
     k: Annotated[
-        str, typer.Option("--k", metavar="N|auto", help="Number of topics, or auto (silhouette).")
+        str,
+        typer.Option("--k", "-k", metavar="N|auto", help="Number of topics, or auto (silhouette)."),
     ] = "auto",
     collection: CollectionOption = "default",
     json_output: JsonOption = False,
+    csv: CsvOption = False,
+    tsv: TsvOption = False,
+    nl: NlOption = False,
 ) -> None:
     """Group documents into topics (k-means), each labelled with its distinctive terms."""
     clusters = _parse_k(k)
+    form = output_form(json_output, csv, tsv, nl)
 
     async def work(app: AppContext) -> TopicsResult:
         return await semantic_core(app).analysis.topics(collection, clusters)
 
     arguments = {"collection": collection, "k": k}
     result = run_command(ctx, "topics", arguments, work, lambda r: {"k": r.k})
-    if json_output:
-        ui.print_json(topics_json(result))
-    else:
-        _render_topics(result)
+    ui.output(form, topics_json(result), "topics", lambda: _render_topics(result))
 
 
 def show(

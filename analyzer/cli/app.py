@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from analyzer import __version__
 from analyzer.cli import analysis, db, evaluate, ingest, manage, query, serve
+from analyzer.cli.examples import examples
 from analyzer.cli.runner import CliState
+from analyzer.client.command_line import HELP_OPTIONS, hoisted
+
+
+class _Root(TyperGroup):
+    """The root command: global options are read before or after the command."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # ctx: the Context of the click that Typer bundles, which it does not export.
+        return super().parse_args(ctx, hoisted(args))
+
 
 app = typer.Typer(
     name="analyzer",
+    cls=_Root,
     help="Semantic document analyzer: ingest a folder of documents, then search and analyse it.",
+    epilog=examples("analyzer"),
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": list(HELP_OPTIONS)},
 )
 
 
@@ -33,7 +49,8 @@ def root(
         Path | None,
         typer.Option(
             "--data-dir",
-            help="Where the databases live (env ANALYZER_DATA_DIR; default: the user data dir).",
+            help="Where the databases live, given before or after the command "
+            "(env ANALYZER_DATA_DIR; default: the user data dir).",
             show_default=False,
         ),
     ] = None,
@@ -65,20 +82,24 @@ def root(
     state.debug = state.debug or debug
 
 
-app.command("db-status")(db.db_status)
-app.command("ingest")(ingest.ingest)
-app.command("query")(query.query)
-app.command("eval")(evaluate.evaluate)
-app.command("similar")(analysis.similar)
-app.command("duplicates")(analysis.duplicates)
-app.command("keywords")(analysis.keywords)
-app.command("topics")(analysis.topics)
-app.command("show")(analysis.show)
-app.add_typer(manage.collections_app, name="collections")
-app.command("documents")(manage.documents)
-app.command("remove")(manage.remove)
-app.command("serve")(serve.serve)
-app.command("mcp")(serve.mcp)
+COMMANDS: list[tuple[str, Callable[..., None]]] = [
+    ("db-status", db.db_status),
+    ("ingest", ingest.ingest),
+    ("query", query.query),
+    ("eval", evaluate.evaluate),
+    ("similar", analysis.similar),
+    ("duplicates", analysis.duplicates),
+    ("keywords", analysis.keywords),
+    ("topics", analysis.topics),
+    ("show", analysis.show),
+    ("documents", manage.documents),
+    ("remove", manage.remove),
+    ("serve", serve.serve),
+    ("mcp", serve.mcp),
+]
+for name, command in COMMANDS:
+    app.command(name, epilog=examples(name))(command)
+app.add_typer(manage.collections_app, name="collections", epilog=examples("collections"))
 
 
 def main() -> None:

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 def db_status(
     ctx: typer.Context,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", "-j", help="Print one JSON document.")
+    ] = False,
     check: Annotated[
         bool,
         typer.Option(

@@ -35,12 +35,18 @@ def evaluate(
         ),
     ] = None,
     mode: Annotated[
-        list[Mode] | None, typer.Option(help="Mode to score (repeatable; default: all three).")
+        list[Mode] | None,
+        typer.Option("--mode", "-m", help="Mode to score (repeatable; default: all three)."),
     ] = None,
     collection: Annotated[
-        str | None, typer.Option(help="Scratch collection (default: eval-<directory name>).")
+        str | None,
+        typer.Option(
+            "--collection", "-c", help="Scratch collection (default: eval-<directory name>)."
+        ),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", "-j", help="Print one JSON document.")
+    ] = False,
 ) -> None:
     """Score retrieval (nDCG@10, Recall@100, MRR@10, latency) on a BEIR test collection."""
     existing(beir_dir, "'BEIR_DIR'", "directory")

@@ -34,7 +34,9 @@ def ingest(
     paths: Annotated[
         list[Path], typer.Argument(help="Files or directories (walked recursively).")
     ],
-    collection: Annotated[str, typer.Option(help="Collection to ingest into.")] = "default",
+    collection: Annotated[
+        str, typer.Option("--collection", "-c", help="Collection to ingest into.")
+    ] = "default",
     include: Annotated[
         list[str] | None, typer.Option(help="Only files matching this glob (repeatable).")
     ] = None,
@@ -71,7 +73,9 @@ def ingest(
             "(reported as failed); 0 for no limit.",
         ),
     ] = DEFAULT_FILE_SECONDS,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", "-j", help="Print one JSON document.")
+    ] = False,
 ) -> None:
     """Extract, chunk and embed documents into a collection; unchanged files are skipped."""
     from modules.semantic_core.ingest.service import IngestOptions

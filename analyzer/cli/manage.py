@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from analyzer import ui
+from analyzer.cli.examples import examples
+from analyzer.cli.params import CsvOption, JsonOption, NlOption, TsvOption, output_form
 from analyzer.cli.runner import reported_errors, run_command
 from analyzer.errors import UsageError
 from analyzer.views import collection_json, collections_json, documents_json, removed_json
@@ -17,8 +19,7 @@ if TYPE_CHECKING:
     from modules.semantic_core.catalog import CollectionSummary, DocumentSummary
     from modules.semantic_core.documents import DocumentRef
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-CollectionOption = Annotated[str, typer.Option(help="The collection.")]
+CollectionOption = Annotated[str, typer.Option("--collection", "-c", help="The collection.")]
 
 collections_app = typer.Typer(
     help="List collections (documents, chunks, model, last ingest); drop one.",
@@ -27,23 +28,31 @@ collections_app = typer.Typer(
 
 
 @collections_app.callback()
-def collections(ctx: typer.Context, json_output: JsonOption = False) -> None:
+def collections(
+    ctx: typer.Context,
+    json_output: JsonOption = False,
+    csv: CsvOption = False,
+    tsv: TsvOption = False,
+    nl: NlOption = False,
+) -> None:
     """List collections: documents, chunks, model and last ingest of each."""
     if ctx.invoked_subcommand is not None:
         return
+    form = output_form(json_output, csv, tsv, nl)
 
     async def work(app: AppContext) -> list[CollectionSummary]:
         return await semantic_core(app).catalog.collections()
 
     found = run_command(ctx, "collections", {}, work, lambda r: {"collections": len(r)})
-    if json_output:
-        ui.print_json(collections_json(found))
-        return
+    ui.output(form, collections_json(found), "collections", lambda: _render_collections(found))
+
+
+def _render_collections(found: list[CollectionSummary]) -> None:
     rows = [(c.name, c.documents, c.chunks, c.model, _when(c.last_ingest)) for c in found]
     ui.print_table("Collections", ["name", "documents", "chunks", "model", "last ingest"], rows)
 
 
-@collections_app.command("drop")
+@collections_app.command("drop", epilog=examples("collections drop"))
 def drop(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The collection to drop.")],
@@ -83,20 +92,27 @@ def documents(
     ctx: typer.Context,
     collection: CollectionOption = "default",
     path: Annotated[
-        str | None, typer.Option("--path", metavar="GLOB", help="Only paths matching GLOB.")
+        str | None,
+        typer.Option("--path", "-p", metavar="GLOB", help="Only paths matching GLOB."),
     ] = None,
     json_output: JsonOption = False,
+    csv: CsvOption = False,
+    tsv: TsvOption = False,
+    nl: NlOption = False,
 ) -> None:
     """List the documents of a collection: path, title, format, chunks, when ingested."""
+    form = output_form(json_output, csv, tsv, nl)
 
     async def work(app: AppContext) -> list[DocumentSummary]:
         return await semantic_core(app).catalog.documents(collection, path)
 
     arguments = {"collection": collection, "path": path}
     found = run_command(ctx, "documents", arguments, work, lambda r: {"documents": len(r)})
-    if json_output:
-        ui.print_json(documents_json(collection, found))
-        return
+    data = documents_json(collection, found)
+    ui.output(form, data, "documents", lambda: _render_documents(collection, found))
+
+
+def _render_documents(collection: str, found: list[DocumentSummary]) -> None:
     rows = [
         (ui.display_path(d.ref.path), d.ref.title, d.format, d.chunks, _when(d.ingested))
         for d in found

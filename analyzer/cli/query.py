@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from analyzer import ui
-from analyzer.cli.params import existing
-from analyzer.cli.runner import run_command
+from analyzer.cli.params import CsvOption, JsonOption, NlOption, TsvOption, existing, output_form
+from analyzer.cli.runner import reported_errors, run_command
 from analyzer.paths import absolute, location
 from analyzer.views import batch_line_json, search_json
 from modules.semantic_core.module import semantic_core
@@ -25,11 +26,14 @@ MODE_HELP = "hybrid: keyword candidates re-ranked by a transformer; semantic; ke
 def query(
     ctx: typer.Context,
     text: Annotated[str | None, typer.Argument(help="What to search for.")] = None,
-    collection: Annotated[str, typer.Option(help="Collection to search.")] = "default",
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many results.")] = 10,
-    mode: Annotated[Mode, typer.Option(help=MODE_HELP)] = Mode.HYBRID,
+    collection: Annotated[
+        str, typer.Option("--collection", "-c", help="Collection to search.")
+    ] = "default",
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many results.")] = 10,
+    mode: Annotated[Mode, typer.Option("--mode", "-m", help=MODE_HELP)] = Mode.HYBRID,
     path: Annotated[
-        str | None, typer.Option("--path", help="Only documents whose path matches this glob.")
+        str | None,
+        typer.Option("--path", "-p", help="Only documents whose path matches this glob."),
     ] = None,
     min_score: Annotated[
         float | None, typer.Option("--min-score", help="Drop results scoring below this.")
@@ -44,17 +48,23 @@ def query(
         Path | None,
         typer.Option(
             "--batch",
-            help="Read queries from a BEIR queries.jsonl or a file with one per line; "
-            "write JSON Lines.",
+            help="Read queries from a BEIR queries.jsonl or a file with one per line "
+            "(- for standard input); write JSON Lines.",
         ),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    json_output: JsonOption = False,
+    csv: CsvOption = False,
+    tsv: TsvOption = False,
+    nl: NlOption = False,
 ) -> None:
     """Search a collection: hybrid semantic and keyword retrieval, results as path:line."""
     from modules.semantic_core.search.service import SearchOptions
 
     if (text is None) == (batch is None):
         raise typer.BadParameter("give a query TEXT or --batch FILE (one of them)")
+    form = output_form(json_output, csv, tsv, nl)
+    if batch is not None and form not in (None, "nl"):
+        raise typer.BadParameter("--batch writes JSON Lines; drop --" + str(form))
     options = SearchOptions(
         collection=collection,
         top_k=top_k,
@@ -64,7 +74,9 @@ def query(
         chunks=chunks,
     )
     if batch is not None:
-        _run_batch(ctx, existing(batch, "'--batch'", "file"), options)
+        _run_batch(
+            ctx, batch if str(batch) == "-" else existing(batch, "'--batch'", "file"), options
+        )
         return
 
     async def work(app: AppContext) -> SearchResult:
@@ -72,25 +84,36 @@ def query(
 
     arguments = {"query": text, "collection": collection, "mode": mode.value, "top_k": top_k}
     result = run_command(ctx, "query", arguments, work, lambda r: {"hits": len(r.hits)})
-    if json_output:
-        ui.print_json(search_json(result))
-    else:
-        _render(result, explain)
+    ui.output(form, search_json(result), "results", lambda: _render(result, explain))
 
 
 def _run_batch(ctx: typer.Context, batch: Path, options: Any) -> None:
-    from modules.semantic_core.search.evaluation import load_queries
+    queries = _batch_queries(batch)
 
     def emit(query_id: str, result: SearchResult) -> None:
         ui.print_json_line(batch_line_json(query_id, result))
 
     async def work(app: AppContext) -> int:
-        queries = list(load_queries(absolute(batch)))
         await semantic_core(app).search.search_many(queries, options, on_result=emit)
         return len(queries)
 
     arguments = {"batch": str(batch), "collection": options.collection, "mode": options.mode}
     run_command(ctx, "query", arguments, work, lambda n: {"queries": n})
+
+
+def _batch_queries(batch: Path) -> list[tuple[str, str]]:
+    """The queries of ``--batch``: a file's, or standard input's for ``-``."""
+    from modules.semantic_core.search.evaluation import load_queries, read_queries
+
+    if str(batch) != "-":
+        with reported_errors():
+            return list(load_queries(absolute(batch)))
+    if not ui.terminal().local:
+        raise typer.BadParameter(
+            "a server has no standard input to read; run with --no-server", param_hint="'--batch'"
+        )
+    with reported_errors():
+        return list(read_queries(sys.stdin, "<stdin>"))
 
 
 def _render(result: SearchResult, explain: bool) -> None:

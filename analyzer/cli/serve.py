@@ -54,7 +54,7 @@ def serve(
     ] = "default",
     status: Annotated[bool, typer.Option("--status", help="Show the running server.")] = False,
     stop: Annotated[bool, typer.Option("--stop", help="Stop the running server.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="With --status: JSON.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", "-j", help="With --status: JSON.")] = False,
     detached: Annotated[bool, typer.Option("--detached", hidden=True)] = False,
 ) -> None:
     """Keep the framework, models and vectors warm for a data directory: commands then take

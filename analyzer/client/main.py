@@ -56,7 +56,9 @@ def main() -> None:
             "set one of them or unset it\n"
         )
         sys.exit(1)
-    if not no_server and mode != "off" and line.command in FORWARDED and not line.help:
+    # --batch - reads this process's stdin, which the server does not have: it runs here.
+    forwardable = line.command in FORWARDED and not line.help and not line.reads_stdin
+    if not no_server and mode != "off" and forwardable:
         data_dir = locate.data_dir_from(line.data_dir, os.environ)
         code = forward(data_dir, argv, os.environ)
         if code is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,18 +161,23 @@ def load_corpus(path: Path) -> Iterator[Record]:
 def load_queries(path: Path) -> Iterator[tuple[str, str]]:
     """BEIR ``queries.jsonl`` lines (``_id``, ``text``), or one query per line (id: line no.)."""
     with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            stripped = line.strip()
-            if not stripped:
+        yield from read_queries(lines, str(path))
+
+
+def read_queries(lines: Iterable[str], source: str) -> Iterator[tuple[str, str]]:
+    """``load_queries`` of lines already open (standard input); ``source`` names them."""
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("{"):
+            try:
+                row = json.loads(stripped)
+                yield str(row["_id"]), str(row["text"])
                 continue
-            if stripped.startswith("{"):
-                try:
-                    row = json.loads(stripped)
-                    yield str(row["_id"]), str(row["text"])
-                    continue
-                except (json.JSONDecodeError, KeyError) as exc:
-                    raise UsageError(f"{path}:{number}: not a BEIR query line ({exc})") from None
-            yield str(number), stripped
+            except (json.JSONDecodeError, KeyError) as exc:
+                raise UsageError(f"{source}:{number}: not a BEIR query line ({exc})") from None
+        yield str(number), stripped
 
 
 def load_qrels(path: Path) -> dict[str, dict[str, int]]:
