@@ -14,6 +14,9 @@ only, to compare) and by the product's (``topics.choose_k``), and the clustering
 that k is scored against the sources: purity (share of documents in their cluster's
 majority source) and the adjusted Rand index (1 = the sources exactly, 0 = chance).
 The service's own ``topics`` call is made too, to show it picks the same k.
+Keywords: how many sources own a term (80% of the documents that hold it are theirs)
+among the collection's top 10, scored over the whole collection (before) and
+balanced over its topics (after, the product's ``collection_top``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ from analyzer.settings import Settings
 from modules.core.module import core
 from modules.semantic_core.analysis import topics
 from modules.semantic_core.analysis.corpus import Corpus
+from modules.semantic_core.analysis.keywords import (
+    TermTable,
+    collection_top,
+    term_table,
+    tfidf_weights,
+    titled_text,
+)
 from modules.semantic_core.ingest.service import IngestOptions
 from modules.semantic_core.module import semantic_core
 
@@ -266,6 +276,33 @@ def product_k(points: np.ndarray) -> int:
 METHODS = {"before": silhouette_k, "after": product_k}
 
 
+# --- keywords -----------------------------------------------------------------------------
+
+
+def sources_in_top(table: TermTable, truth: np.ndarray, terms: list[str]) -> int:
+    """How many sources own at least one of ``terms``: a term is a source's when 80% or
+    more of the documents that contain it come from that source."""
+    index = {term: i for i, term in enumerate(table.vocabulary)}
+    owners = set()
+    for term in terms:
+        rows = table.documents[table.terms == index[term]]
+        names, counts = np.unique(truth[rows], return_counts=True)
+        if counts.max() >= 0.8 * counts.sum():
+            owners.add(str(names[counts.argmax()]))
+    return len(owners)
+
+
+def keyword_coverage(texts: list[str], truth: np.ndarray, vectors: np.ndarray) -> dict[str, str]:
+    """Sources with a term of their own in the collection's top 10, before and after."""
+    table = term_table(texts)
+    weights = tfidf_weights(table)
+    found = {}
+    for method, groups in (("before", None), ("after", topics.document_groups(vectors))):
+        top = [k.term for k in collection_top(table, weights, 10, groups)]
+        found[method] = f"{sources_in_top(table, truth, top)}/{len(set(truth))}"
+    return found
+
+
 # --- running ------------------------------------------------------------------------------
 
 
@@ -293,6 +330,11 @@ async def evaluate(app: AppContext, name: str, root: Path, sources: list[str]) -
         )
     served = await semantic_core(app).analysis.topics(name)
     row["service k"] = str(served.k)
+    refs = {ref.id: ref for ref in await corpus.documents(collection.id)}
+    texts = await corpus.texts(collection.id)
+    titled = [titled_text(refs[int(i)].title, texts.get(int(i), "")) for i in ids]
+    coverage = keyword_coverage(titled, truth, vectors)
+    row["keywords before"], row["keywords after"] = coverage["before"], coverage["after"]
     return row
 
 
@@ -305,6 +347,7 @@ async def run(root: Path, built: dict[str, dict[str, tuple[Source, int]]]) -> No
             )
             rows.append(await evaluate(app, name, root, list(built[name])))
     columns = ["corpus", "docs", "sources", "before", "after", "service k"]
+    columns += ["keywords before", "keywords after"]
     widths = [max(len(c), *(len(r[c]) for r in rows)) for c in columns]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in rows:

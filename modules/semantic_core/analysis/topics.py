@@ -222,6 +222,15 @@ def eigengap_k(points: np.ndarray, candidates: range) -> int:
     return max(gaps, key=lambda k: (round(float(gaps[k]), 9), -k))
 
 
+def document_groups(vectors: np.ndarray) -> np.ndarray:
+    """Each row's topic at the automatically chosen k (all in one when too few to cluster)."""
+    if len(vectors) < MIN_DOCUMENTS:
+        return np.zeros(len(vectors), dtype=np.intp)
+    points = centred(vectors)
+    k, _ = choose_k(points, auto_k_range(len(points)))
+    return kmeans(points, k)[0]
+
+
 def auto_k_range(documents: int) -> range:
     return range(2, max(2, min(MAX_AUTO_K, documents // 3)) + 1)
 
