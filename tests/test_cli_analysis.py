@@ -121,7 +121,7 @@ def test_topics_json_with_a_fixed_k(sample_data_dir: Path) -> None:
 def test_topics_table_by_default_chooses_k(sample_data_dir: Path) -> None:
     result = invoke(sample_data_dir, "topics")
     assert result.exit_code == 0, result.output
-    assert "chosen by silhouette" in result.stdout
+    assert "chosen automatically" in result.stdout
 
 
 # --- errors -------------------------------------------------------------------------------
