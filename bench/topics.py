@@ -26,7 +26,6 @@ import asyncio
 import json
 import random
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -321,12 +320,10 @@ async def evaluate(app: AppContext, name: str, root: Path, sources: list[str]) -
     points = topics.centred(vectors)
     row = {"corpus": name, "docs": str(len(ids)), "sources": str(len(sources))}
     for method, choose in METHODS.items():
-        started = time.perf_counter()
         k = choose(points)
         labels = topics.kmeans(points, k)[0]
         row[method] = (
             f"k={k:<2} purity {purity(truth, labels):.2f} ARI {adjusted_rand(truth, labels):.2f}"
-            f" ({time.perf_counter() - started:.1f} s)"
         )
     served = await semantic_core(app).analysis.topics(name)
     row["service k"] = str(served.k)
