@@ -105,8 +105,7 @@ def test_keywords_json_for_a_document_and_for_the_collection(sample_data_dir: Pa
     whole = as_json(sample_data_dir, "keywords")
     assert whole["document"] is None and len(whole["keywords"]) == 10
     assert whole["cached"] is True  # the first call filled the cache
-    scores = [k["score"] for k in whole["keywords"]]
-    assert scores == sorted(scores, reverse=True)
+    assert all(k["score"] > 0 for k in whole["keywords"])  # in rounds over topics, not sorted
 
 
 def test_topics_json_with_a_fixed_k(sample_data_dir: Path) -> None:
@@ -122,7 +121,7 @@ def test_topics_json_with_a_fixed_k(sample_data_dir: Path) -> None:
 def test_topics_table_by_default_chooses_k(sample_data_dir: Path) -> None:
     result = invoke(sample_data_dir, "topics")
     assert result.exit_code == 0, result.output
-    assert "chosen by silhouette" in result.stdout
+    assert "chosen automatically" in result.stdout
 
 
 # --- errors -------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from modules.semantic_core.analysis.service import DocumentProfile
     from modules.semantic_core.analysis.similar import SimilarHit, SimilarResult
     from modules.semantic_core.analysis.topics import TopicsResult
+    from modules.semantic_core.documents import DocumentRef
 
 DOC_HELP = (
     "A document: its path (as ingested, or relative to here), its uid, or the end of its path."
@@ -320,17 +321,23 @@ def _render_keywords(result: KeywordsResult) -> None:
     ui.print_table(title, ["term", "kind", "score"], rows)
 
 
+def _titled(document: DocumentRef) -> str:
+    """A document as its title, then its path in parentheses (the path alone if untitled)."""
+    path = ui.display_path(document.path)
+    return f"{document.title} ({path})" if document.title else path
+
+
 def _render_topics(result: TopicsResult) -> None:
     rows = [
         (
             t.number,
             t.size,
             t.label,
-            "\n".join(ui.display_path(r.document.path) for r in t.representatives),
+            "\n".join(_titled(r.document) for r in t.representatives),
         )
         for t in result.topics
     ]
-    how = "chosen by silhouette" if result.automatic else "as asked"
+    how = "chosen automatically" if result.automatic else "as asked"
     title = (
         f"{result.k} topics ({how}, silhouette {result.silhouette:.3f}) "
         f"over {result.documents} documents in {result.collection!r}"

@@ -3,10 +3,21 @@
 Terms are words (letters only, two or more, not stopwords) and two-word phrases
 (two such words side by side in one sentence). A document's weight for a term is
 (1 + ln tf) · idf, with idf = ln((1 + N) / (1 + df)) + 1 over the N documents,
-L2-normalised per document. The collection's keywords are what many documents
-are about: the sum of each term's weight over the documents that have it among
-their 10 heaviest terms, divided by the number of documents. (Summing every
-weight instead favours words that are merely everywhere: "water", "time".)
+L2-normalised per document.
+
+The collection's keywords are what many documents are about, in every part of the
+collection. Within a group of documents, a term scores the sum of its weight over
+the group's documents that have it among their 10 heaviest terms, divided by the
+group's size. (Summing every weight instead favours words that are merely
+everywhere: "water", "time".) Scored over the whole collection at once, the largest
+part wins: on 981 manuals, 363 of them Python's, no Python term made the top list.
+So the groups are the collection's topics (``topics.document_groups``: the same
+automatic k as ``analyzer topics``, on the document vectors, which folders or
+formats cannot give for records or one flat folder), and the list interleaves them:
+round after round, each group (largest first) adds its best term not yet listed,
+and a round is ordered by score. A term's score is its mean over the groups, each
+group weighing the same whatever its size. A collection too small for topics is one
+group, and the list is then the plain ranking by score.
 
 Everything is computed in one pass over the chunk text and stored in
 ``keyword_cache`` with the collection's fingerprint (its generation); the next
@@ -35,7 +46,7 @@ from modules.semantic_core.lexical import STOPWORDS
 
 STORED_TERMS = 30  # per document and for the collection; --top can ask for up to this many
 DEFAULT_TOP = 10
-KEYWORDS_VERSION = 1  # part of the cache key: a change to how keywords are made invalidates it
+KEYWORDS_VERSION = 2  # part of the cache key: a change to how keywords are made invalidates it
 RANKS_THAT_COUNT = 10  # a document votes for the collection's keywords with its top terms
 
 # Words too common in any prose to say what a text is about (on top of STOPWORDS).
@@ -81,7 +92,6 @@ class TermTable:
     terms: np.ndarray  # the vocabulary index of each entry
     counts: np.ndarray  # how often the term occurs in the document
     size: int  # number of documents
-
 
 
 def terms(text: str) -> list[str]:
@@ -148,18 +158,51 @@ def top_per_row(table: TermTable, weights: np.ndarray, top: int) -> list[list[Ke
     ]
 
 
-def collection_top(table: TermTable, weights: np.ndarray, top: int) -> list[Keyword]:
-    """Terms by their summed weight over the documents that have them among their
-    ``RANKS_THAT_COUNT`` heaviest terms, divided by the number of documents."""
+def collection_top(
+    table: TermTable, weights: np.ndarray, top: int, groups: np.ndarray | None = None
+) -> list[Keyword]:
+    """The collection's ``top`` keywords, balanced over ``groups`` (each row's group;
+    None: one group). See the module's docstring."""
+    if groups is None:
+        groups = np.zeros(table.size, dtype=np.intp)
+    scores = _group_scores(table, weights, groups)
+    balanced = scores.mean(axis=0)
+    sizes = np.bincount(groups, minlength=len(scores))
+    rankings = [list(np.lexsort((np.arange(len(row)), -row))[: 2 * top]) for row in scores]
+    turns = [g for g in np.lexsort((np.arange(len(sizes)), -sizes)) if sizes[g]]
+    chosen: list[int] = []
+    while len(chosen) < top:
+        found = (_next_term(rankings[g], scores[g], chosen) for g in turns)
+        picks = list(dict.fromkeys(p for p in found if p is not None))  # two may pick one
+        if not picks:
+            break
+        chosen.extend(sorted(picks, key=lambda i: (-balanced[i], i))[: top - len(chosen)])
+    return [Keyword(table.vocabulary[i], round(float(balanced[i]), 4)) for i in chosen]
+
+
+def _group_scores(table: TermTable, weights: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """(groups x vocabulary): each term's weight summed over the group's documents that
+    have it among their ``RANKS_THAT_COUNT`` heaviest terms, divided by the group's size."""
     order, starts = _ranked(table, weights)
     rank = np.arange(len(order)) - starts[table.documents[order]]
     counted = order[rank < RANKS_THAT_COUNT]
+    count, width = int(groups.max(initial=0)) + 1, len(table.vocabulary)
     totals = np.bincount(
-        table.terms[counted], weights=weights[counted], minlength=len(table.vocabulary)
-    )
-    totals /= max(table.size, 1)
-    chosen = np.lexsort((np.arange(len(totals)), -totals))[:top]
-    return [Keyword(table.vocabulary[i], round(float(totals[i]), 4)) for i in chosen if totals[i]]
+        groups[table.documents[counted]] * width + table.terms[counted],
+        weights=weights[counted],
+        minlength=count * width,
+    ).reshape(count, width)
+    return totals / np.maximum(np.bincount(groups, minlength=count), 1)[:, None]
+
+
+def _next_term(ranking: list[int], scores: np.ndarray, chosen: list[int]) -> int | None:
+    """The group's best term with a score that is not chosen yet."""
+    for term in ranking:
+        if scores[term] <= 0:
+            return None
+        if term not in chosen:
+            return int(term)
+    return None
 
 
 # --- the service's part ------------------------------------------------------------------
@@ -208,16 +251,26 @@ async def _compute(corpus: Corpus, collection: Collection) -> dict[str, Any]:
     documents = await corpus.documents(collection.id)
     texts = await corpus.texts(collection.id)
     titled = [titled_text(doc.title, texts.get(doc.id, "")) for doc in documents]
+    ids, vectors = await corpus.vectors(collection)
     # The arithmetic runs in a worker thread: a resident server keeps answering others.
-    return await asyncio.to_thread(_keyword_table, documents, titled)
+    return await asyncio.to_thread(_keyword_table, documents, titled, ids, vectors)
 
 
-def _keyword_table(documents: list[DocumentRef], titled: list[str]) -> dict[str, Any]:
+def _keyword_table(
+    documents: list[DocumentRef], titled: list[str], ids: np.ndarray, vectors: np.ndarray
+) -> dict[str, Any]:
+    from modules.semantic_core.analysis.topics import document_groups  # topics imports us
+
     table = term_table(titled)
     weights = tfidf_weights(table)
     per_row = top_per_row(table, weights, STORED_TERMS)
+    grouped = dict(zip(ids.tolist(), document_groups(vectors).tolist(), strict=True))
+    # A document without a vector (no text to embed) joins the first group.
+    groups = np.asarray([grouped.get(doc.id, 0) for doc in documents], dtype=np.intp)
     return {
-        "collection": [[k.term, k.score] for k in collection_top(table, weights, STORED_TERMS)],
+        "collection": [
+            [k.term, k.score] for k in collection_top(table, weights, STORED_TERMS, groups)
+        ],
         "documents": {
             str(doc.id): [[k.term, k.score] for k in row]
             for doc, row in zip(documents, per_row, strict=True)

@@ -4,11 +4,21 @@ Vectors: the stored document vectors, centred on the collection's mean and
 re-normalised. The static model's vectors share one large common direction
 (distinct documents score 0.8 to 0.9); centring keeps what tells them apart.
 k-means: k-means++ seeding, Lloyd iterations, a fixed seed, the best of
-``N_INIT`` runs. With k chosen automatically, every k in 2..min(12, n // 3) is
-tried (on a fixed sample of 1,500 documents at most, two seeds each) and the best
-mean silhouette (cosine distance) wins. The silhouette needs
-no n x n matrix: for unit vectors the mean similarity of a document to a cluster
-is its dot product with the cluster's vector sum, divided by the cluster's size.
+``N_INIT`` runs.
+
+Automatic k (from 2..min(12, n // 3), judged on a fixed sample of 1,500 documents
+at most) takes two steps. First the eigengap of a neighbour graph: each document is
+linked to its sqrt(n) most similar ones (``NEIGHBOURS`` at most), and the number of near-zero
+eigenvalues of the graph's normalised Laplacian, read as the largest gap between
+consecutive ones, counts the groups the graph falls into. Then the k of best mean
+silhouette (cosine distance) among that count and its two neighbours. Silhouette
+alone over every k picked k = 2 on mixed corpora (papers beside manuals, say): when
+groups nest, the coarsest split is the best separated, and a big, spread-out group
+outweighs several small, tight ones. The neighbour graph sees a group as a group
+whatever its size or spread; the silhouette then corrects the eigengap, which
+over-counts by one about as often as it is right (``bench/topics.py``). The
+silhouette needs no n x n matrix: for unit vectors the mean similarity of a document
+to a cluster is its dot product with the cluster's vector sum, divided by its size.
 
 Labels: c-TF-IDF. The term counts of a topic's documents are pooled; a term's
 weight is its share of the topic's terms times log(1 + A / f), with A the mean
@@ -35,7 +45,7 @@ SEED = 0
 N_INIT = 4
 MAX_ITERATIONS = 100
 AUTO_K_SAMPLE = 1500  # documents the choice of k is judged on (all of a smaller collection)
-AUTO_K_INIT = 2
+NEIGHBOURS = 20  # links per document in the graph whose eigengap guesses k (sqrt(n) if fewer)
 SINGLE_THREAD_PRODUCT = 200_000  # multiply-adds per block; OpenBLAS threads from 262,144
 LABEL_TERMS = 3
 TOPIC_TERMS = 8
@@ -179,13 +189,46 @@ def silhouette(points: np.ndarray, labels: np.ndarray, k: int) -> float:
 
 
 def choose_k(points: np.ndarray, candidates: range) -> tuple[int, dict[int, float]]:
-    """The k of best mean silhouette, judged on a fixed sample of at most AUTO_K_SAMPLE rows."""
+    """The k of best mean silhouette near the neighbour graph's eigengap (see the module's
+    docstring), judged on a fixed sample of at most AUTO_K_SAMPLE rows; and the mean
+    silhouette of each k tried."""
     if len(points) > AUTO_K_SAMPLE:
         rows = np.random.default_rng(SEED).choice(len(points), AUTO_K_SAMPLE, replace=False)
         points = points[np.sort(rows)]
-    tried = {k: silhouette(points, kmeans(points, k, n_init=AUTO_K_INIT)[0], k) for k in candidates}
+    guess = eigengap_k(points, candidates)
+    near = [k for k in candidates if abs(k - guess) <= 1]
+    tried = {k: silhouette(points, kmeans(points, k)[0], k) for k in near}
     best = max(tried, key=lambda k: (round(tried[k], 6), -k))
     return best, {k: round(s, 4) for k, s in tried.items()}
+
+
+def eigengap_k(points: np.ndarray, candidates: range) -> int:
+    """The k in ``candidates`` after which the normalised Laplacian of the documents'
+    nearest-neighbour graph has its largest eigenvalue gap: the number of groups it holds."""
+    if len(candidates) == 1:
+        return candidates[0]
+    n = len(points)
+    links = min(NEIGHBOURS, n - 1, max(2, round(n**0.5)))
+    similarity = points @ points.T  # one product: BLAS threads pay off at this size
+    np.fill_diagonal(similarity, -np.inf)
+    nearest = np.argpartition(-similarity, links - 1, axis=1)[:, :links]
+    graph = np.zeros((n, n))
+    graph[np.repeat(np.arange(n), links), nearest.ravel()] = 1.0
+    graph = np.maximum(graph, graph.T)
+    scale = 1.0 / np.sqrt(graph.sum(axis=1))
+    laplacian = np.eye(n) - graph * scale[:, None] * scale[None, :]
+    values = np.linalg.eigvalsh(laplacian)[: candidates[-1] + 1]
+    gaps = {k: values[k] - values[k - 1] for k in candidates if k < len(values)}
+    return max(gaps, key=lambda k: (round(float(gaps[k]), 9), -k))
+
+
+def document_groups(vectors: np.ndarray) -> np.ndarray:
+    """Each row's topic at the automatically chosen k (all in one when too few to cluster)."""
+    if len(vectors) < MIN_DOCUMENTS:
+        return np.zeros(len(vectors), dtype=np.intp)
+    points = centred(vectors)
+    k, _ = choose_k(points, auto_k_range(len(points)))
+    return kmeans(points, k)[0]
 
 
 def auto_k_range(documents: int) -> range:
