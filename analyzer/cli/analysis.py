@@ -119,7 +119,9 @@ def topics(
     ctx: typer.Context,
     k: Annotated[
         str,
-        typer.Option("--k", "-k", metavar="N|auto", help="Number of topics, or auto (silhouette)."),
+        typer.Option(
+            "--k", "-k", metavar="N|auto", help="Number of topics, or auto (eigengap, silhouette)."
+        ),
     ] = "auto",
     collection: CollectionOption = "default",
     json_output: JsonOption = False,
