@@ -200,3 +200,42 @@ def test_files_gone_since_the_last_ingest_are_counted_with_the_prune_hint(
 
     pruned = json.loads(cli(*args, "--prune", "--json", models=FakeModels()).stdout)
     assert (pruned["vanished"], pruned["pruned"], pruned["hints"]) == (0, 2, [])
+
+
+def test_ctrl_c_in_a_client_stops_the_servers_ingest_and_shows_its_summary(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    folder = write_notes(tmp_path / "notes", 6)
+    marker = tmp_path / "reading-the-third"
+    script = tmp_path / "slow_ingest.py"
+    script.write_text(_SLOW_INGEST.format(third=THIRD, marker=str(marker)))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    server = subprocess.Popen(
+        [sys.executable, str(script), "--data-dir", str(data_dir), "serve", "--foreground"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert server.stdout is not None and "is serving" in server.stdout.readline()
+        client = subprocess.Popen(
+            [sys.executable, "-m", "analyzer", "--data-dir", str(data_dir), "ingest"]
+            + [str(folder), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**env, "ANALYZER_SERVER": "on"},
+        )
+        for _ in range(6000):  # the server reaches the third file
+            if marker.exists() or client.poll() is not None:
+                break
+            time.sleep(0.01)
+        client.send_signal(signal.SIGINT)
+        out, err = client.communicate(timeout=120)
+        assert client.returncode == 130, err.decode()
+        report = json.loads(out)
+        assert report["interrupted"] is True and report["new"] == 2
+        assert _ingest_run_row(data_dir) == ("interrupted", 130, "interrupted")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=60)
