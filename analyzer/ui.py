@@ -187,31 +187,41 @@ def output(
 
 
 class _ProgressBar:
+    """Files done of all, chunks written, time elapsed, and what is being done now (the
+    file being read, shortened to fit). A spinner and the elapsed time refresh on their
+    own, so a long file shows as work going on; no ETA, which one long file makes wrong."""
+
     def __init__(self, description: str) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            SpinnerColumn,
             TextColumn,
-            TimeRemainingColumn,
+            TimeElapsedColumn,
         )
+        from rich.table import Column
 
         # No redirection of sys.stdout and sys.stderr: in a server they are shared by
         # every request, and nothing else prints while the bar runs.
         self._progress = Progress(
+            SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=_BAR_WIDTH),
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
+            TimeElapsedColumn(),
+            TextColumn(
+                "{task.fields[doing]}",
+                table_column=Column(no_wrap=True, overflow="ellipsis"),
+            ),
             console=_console(),
             transient=True,
             redirect_stdout=False,
             redirect_stderr=False,
         )
-        self._task = self._progress.add_task(description, total=None, detail="", rate="")
-        self._started = time.perf_counter()
+        self._task = self._progress.add_task(description, total=None, detail="", doing="")
+        self._room = self._progress.console.width - _FIXED_COLUMNS - len(description)
 
     def __enter__(self) -> _ProgressBar:
         self._progress.start()
@@ -220,14 +230,30 @@ class _ProgressBar:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
-    def update(self, done: int, total: int, detail: str = "") -> None:
-        elapsed = max(time.perf_counter() - self._started, 1e-6)
-        rate = f"{done / elapsed:,.0f} files/s"
-        self._progress.update(self._task, completed=done, total=total, detail=detail, rate=rate)
+    def update(
+        self, done: int, total: int, detail: str = "", phase: str = "", name: str = ""
+    ) -> None:
+        """``phase``: what is being done (reading); ``name``: to what, shortened to fit."""
+        doing = phase
+        if name:
+            doing += " " + shorten(name, self._room - len(detail) - len(phase) - 1)
+        self._progress.update(self._task, completed=done, total=total, detail=detail, doing=doing)
+
+
+_BAR_WIDTH = 20
+# Spinner, bar, "12345/12345", elapsed and the spaces between columns.
+_FIXED_COLUMNS = 2 + _BAR_WIDTH + 11 + 7 + 6
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters (at least 12): its end is kept, as a
+    path's end names the file."""
+    width = max(width, 12)
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
 def progress_bar(description: str) -> _ProgressBar:
-    """A transient progress bar (files, chunks, rate, ETA); only for terminals."""
+    """A transient progress bar (files, chunks, elapsed, current file); only for terminals."""
     return _ProgressBar(description)
 
 

@@ -116,7 +116,25 @@ def ingest_json(report: IngestReport) -> dict[str, Any]:
             {"path": storable(p.path), "status": p.status, "reason": p.reason}
             for p in report.problems
         ],
+        "hints": ingest_hints(report),
     }
+
+
+def ingest_hints(report: IngestReport) -> list[str]:
+    """What the person may want to do next, in words (text and JSON alike)."""
+    hints = []
+    if report.interrupted:
+        hints.append(
+            "interrupted: the documents counted above are stored; "
+            "run the same command again to finish"
+        )
+    if report.vanished:
+        files = "file" if report.vanished == 1 else "files"
+        hints.append(
+            f"{report.vanished} known {files} vanished from disk and stay in the index; "
+            "run again with --prune to remove them"
+        )
+    return hints
 
 
 def eval_json(report: EvalReport) -> dict[str, Any]:

@@ -11,13 +11,15 @@ import typer
 from analyzer import ui
 from analyzer.cli.params import existing
 from analyzer.cli.runner import CliState, run_command
-from analyzer.views import ingest_json
+from analyzer.views import ingest_hints, ingest_json
 from modules.semantic_core.ingest.extract.base import DEFAULT_FILE_SECONDS
 from modules.semantic_core.module import semantic_core
 
 if TYPE_CHECKING:
     from analyzer.app_context import AppContext
-    from modules.semantic_core.ingest.report import IngestReport
+    from modules.semantic_core.ingest.report import IngestProgress, IngestReport
+
+INTERRUPTED_EXIT_CODE = 130  # as a shell reports a command ended by Ctrl-C
 
 
 def _size(value: str) -> int:
@@ -103,19 +105,25 @@ def ingest(
             return await service.ingest_paths(paths, options, _progress_callback(bar))
 
     arguments = {"paths": [str(p) for p in paths], "collection": collection, "force": force}
-    report = run_command(ctx, "ingest", arguments, work, lambda r: r.summary())
+    report = run_command(
+        ctx, "ingest", arguments, work, lambda r: r.summary(), lambda r: r.interrupted
+    )
     if json_output:
         ui.print_json(ingest_json(report))
     else:
         _render(report)
+    if report.interrupted:
+        raise typer.Exit(INTERRUPTED_EXIT_CODE)
 
 
 def _progress_callback(bar: Any) -> Any:
     if bar is None:
         return None
 
-    def update(event: Any) -> None:
-        bar.update(event.files_done, event.files_total, f"{event.chunks_done} chunks")
+    def update(event: IngestProgress) -> None:
+        name = ui.display_path(event.current) if event.current else ""
+        chunks = f"{event.chunks_done:,} chunks"
+        bar.update(event.files_done, event.files_total, chunks, event.phase, name)
 
     return update
 
@@ -128,8 +136,14 @@ def _render(report: IngestReport) -> None:
     if report.reembedded:
         rows.append(("chunks re-embedded", report.reembedded))
     rows.append(("chunks written", report.chunks))
+    if report.vanished:
+        rows.append(("vanished", report.vanished))
     title = f"Ingested into {report.collection!r} in {report.seconds:.1f} s"
+    if report.interrupted:
+        title = f"Interrupted: ingested into {report.collection!r} in {report.seconds:.1f} s"
     ui.print_table(title, ["documents", "count"], rows)
     if report.problems:
         problems = [(p.status, ui.display_path(p.path), p.reason) for p in report.problems]
         ui.print_table("Skipped and failed", ["status", "path", "reason"], problems)
+    for hint in ingest_hints(report):
+        ui.note(hint)

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import typer
 
@@ -57,14 +57,19 @@ def run_command(
     arguments: Mapping[str, Any],
     work: Callable[[AppContext], Awaitable[Result]],
     summarize: Callable[[Result], Mapping[str, Any]] | None = None,
+    stopped_early: Callable[[Result], bool] | None = None,
 ) -> Result:
-    """Run ``work`` in a started AppContext; an AnalyzerError becomes one line and an exit code."""
+    """Run ``work`` in a started AppContext; an AnalyzerError becomes one line and an exit code.
+
+    ``stopped_early``: whether a result is that of work that stopped on request (Ctrl-C)
+    and returned what it did; its run is recorded as interrupted.
+    """
     state = ctx.ensure_object(CliState)
+    recorded = _Recorded(command, arguments, work, summarize, stopped_early)
     with reported_errors():
         if state.resident is not None:
-            app = state.resident.app
-            return state.resident.run(_recorded(app, command, arguments, work, summarize))
-        return asyncio.run(_booted(state, command, arguments, work, summarize))
+            return state.resident.run(recorded(state.resident.app))
+        return asyncio.run(_booted(state, recorded))
 
 
 @contextmanager
@@ -77,32 +82,36 @@ def reported_errors() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
 
 
-async def _booted(
-    state: CliState,
-    command: str,
-    arguments: Mapping[str, Any],
-    work: Callable[[AppContext], Awaitable[Result]],
-    summarize: Callable[[Result], Mapping[str, Any]] | None,
-) -> Result:
+async def _booted(state: CliState, recorded: _Recorded[Result]) -> Result:
     from analyzer.app_context import AppContext
     from analyzer.settings import resolve_settings
 
     settings = resolve_settings(state.data_dir)
     async with AppContext(settings, overrides=state.overrides) as app:
-        return await _recorded(app, command, arguments, work, summarize)
+        return await recorded(app)
 
 
-async def _recorded(
-    app: AppContext,
-    command: str,
-    arguments: Mapping[str, Any],
-    work: Callable[[AppContext], Awaitable[Result]],
-    summarize: Callable[[Result], Mapping[str, Any]] | None,
-) -> Result:
-    """``work``, with its run recorded in framework.db."""
-    from modules.core.module import core
+@dataclass(frozen=True)
+class _Recorded(Generic[Result]):
+    """A command's work, run in a context with its run recorded in framework.db."""
 
-    def unrecorded(reason: str) -> None:
-        ui.note(f"this run is not recorded in framework.db: {reason}")
+    command: str
+    arguments: Mapping[str, Any]
+    work: Callable[[AppContext], Awaitable[Result]]
+    summarize: Callable[[Result], Mapping[str, Any]] | None
+    stopped_early: Callable[[Result], bool] | None
 
-    return await core(app).runs.record(command, arguments, work(app), summarize, unrecorded)
+    async def __call__(self, app: AppContext) -> Result:
+        from modules.core.module import core
+
+        def unrecorded(reason: str) -> None:
+            ui.note(f"this run is not recorded in framework.db: {reason}")
+
+        return await core(app).runs.record(
+            self.command,
+            self.arguments,
+            self.work(app),
+            self.summarize,
+            unrecorded,
+            self.stopped_early,
+        )

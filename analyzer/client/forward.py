@@ -70,11 +70,12 @@ def forward(
     if not terminal:
         request |= {"tty": [False, False, False], "size": None, "encoding": {}}
     with sock:
+        frames = FrameReader(sock)
         try:
             sock.sendall(json_frame(REQUEST, request))
-            return _relay(sock, FrameReader(sock), sink or _to_std_streams)
+            return _relay(sock, frames, sink or _to_std_streams)
         except KeyboardInterrupt:
-            return 130
+            return _relay_after_interrupt(sock, frames, sink or _to_std_streams)
         except (OSError, ProtocolError, _ServerGone):
             pass
     # The server died on the way (kill -9): its lock goes with its last file handle.
@@ -163,6 +164,24 @@ def _relay(sock: socket.socket, frames: FrameReader, sink: Sink) -> int | None:
     )
     sink(STDERR, message.encode("utf-8"))
     return 1
+
+
+def _relay_after_interrupt(sock: socket.socket, frames: FrameReader, sink: Sink) -> int:
+    """Ctrl-C: hang up our side, which the server takes as a request to stop the command
+    (an ingest stops after the batch in hand), and relay what it still says, such as
+    the summary of what was stored. A second Ctrl-C leaves at once. Exit code 130."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(None)
+        while (received := frames.read()) is not None:
+            kind, payload = received
+            if kind in (STDOUT, STDERR):
+                sink(kind, payload)
+            elif kind == EXIT:
+                break
+    except (KeyboardInterrupt, OSError, ProtocolError):
+        pass
+    return 130
 
 
 def _to_std_streams(kind: bytes, payload: bytes) -> None:

@@ -90,8 +90,13 @@ class RunService:
         work: Awaitable[Result],
         summarize: Callable[[Result], Mapping[str, Any]] | None = None,
         unrecorded: Callable[[str], None] | None = None,
+        stopped_early: Callable[[Result], bool] | None = None,
     ) -> Result:
         """Await ``work`` as one run of ``command``: started, then finished with its outcome.
+
+        Work that stops on request and returns what it did (an ingest after Ctrl-C) is
+        recorded as ``interrupted``, exit code 130, with its summary, when
+        ``stopped_early`` says so of its result.
 
         A framework.db that cannot be written (read-only, disk full) does not stop the work:
         it runs unrecorded, and ``unrecorded`` hears why.
@@ -117,8 +122,11 @@ class RunService:
             await self._finish_failed(run_id, exit_code=1, error=f"unexpected {type(exc).__name__}")
             raise
         summary = summarize(result) if summarize else None
+        outcome: dict[str, Any] = {"exit_code": 0}
+        if stopped_early is not None and stopped_early(result):
+            outcome = {"exit_code": 130, "error": "interrupted", "status": "interrupted"}
         with contextlib.suppress(DiskFullError):  # the work is done; only its record is lost
-            await self.finish(run_id, exit_code=0, summary=summary)
+            await asyncio.shield(self.finish(run_id, summary=summary, **outcome))
         return result
 
     async def _start_or_skip(

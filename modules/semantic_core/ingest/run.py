@@ -3,14 +3,22 @@
 See ``service`` for the order of the steps and what each guarantees. Preparing and
 embedding run in a worker thread; writing and counting on the event loop, so the
 report changes in one place.
+
+Stopping: a first cancellation of the task running ``process`` (Ctrl-C, a client that
+hung up on the server) asks the run to stop. The file being read is dropped at its
+next deadline check, the files of its batch already read are embedded and written,
+and the run returns its report marked ``interrupted``. A second cancellation ends it
+at once; the batch being written then rolls back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +37,7 @@ from modules.semantic_core.ingest.extract import (
     NO_DEADLINE,
     Deadline,
     Extracted,
+    StopRequested,
     Unextractable,
     UnsupportedFile,
     extract,
@@ -138,6 +147,28 @@ class IngestRun:
         self.report = IngestReport(collection.name, embedder.model_id)
         self.total = 0
         self.done = 0
+        self.stop_requested = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._doing = ("reading", "")  # the phase and input named by the last event
+
+    def request_stop(self) -> None:
+        """Stop after the batch in hand (safe from any thread)."""
+        if not self.stop_requested.is_set():
+            self.stop_requested.set()
+            self._notify("stopping")
+
+    def _notify(self, phase: str, current: str = "") -> None:
+        """Tell the progress callback what the run does now, on the event loop's thread."""
+        self._doing = (phase, current)
+        if self.progress is None:
+            return
+        event = IngestProgress(self.done, self.total, self.report.chunks, phase, current)
+        loop = self._loop
+        if loop is None or _running_loop() is loop:
+            self.progress(event)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody to tell
+                loop.call_soon_threadsafe(self.progress, event)
 
     def finish(self, started: float) -> IngestReport:
         self.report.seconds = time.perf_counter() - started
@@ -214,7 +245,7 @@ class IngestRun:
         ):
             batch.unchanged += 1
             return
-        deadline = Deadline(self.options.file_seconds)
+        deadline = Deadline(self.options.file_seconds, self.stop_requested)
         try:
             data = read_regular_file(found.path, self.options.max_file_size)
         except FileNotFoundError:
@@ -282,31 +313,62 @@ class IngestRun:
         extracting and embedding overlap with inserting and indexing.
         """
         self.total = len(items)
+        self._loop = asyncio.get_running_loop()
         writing: asyncio.Task[None] | None = None
         try:
             for start in range(0, len(items), BATCH_FILES):
-                batch = await asyncio.to_thread(
-                    self._prepare_and_embed, prepare, items[start : start + BATCH_FILES]
+                if self.stop_requested.is_set():
+                    break
+                batch = await self._finishing(
+                    asyncio.to_thread(
+                        self._prepare_and_embed, prepare, items[start : start + BATCH_FILES]
+                    )
                 )
                 if writing is not None:
-                    await writing
+                    await self._finishing(writing)
                 writing = asyncio.create_task(self._write_and_count(batch))
             if writing is not None:
-                await writing
+                self._notify("writing")
+                await self._finishing(writing)
                 writing = None
         finally:
             if writing is not None and not writing.done():
                 writing.cancel()
+        self.report.interrupted = self.stop_requested.is_set()
+
+    async def _finishing(self, work: Any) -> Any:
+        """Await a batch being prepared or written to its end. A first cancellation of
+        this task asks the run to stop after it; a second one cancels it too."""
+        future = asyncio.ensure_future(work)
+        while True:
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                if self.stop_requested.is_set() or future.cancelled():
+                    future.cancel()
+                    raise
+                self.request_stop()
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()  # handled: the run goes on to its end
 
     def _prepare_and_embed(
         self, prepare: Callable[[Any, _Batch], None], items: Sequence[Any]
     ) -> _Batch:
-        batch = _Batch(size=len(items))
+        batch = _Batch(size=0)
         for item in items:
+            if self.stop_requested.is_set():
+                break
+            self._notify("reading", _name_of(item))
             try:
                 prepare(item, batch)
+            except StopRequested:
+                break  # neither stored nor counted: the next run reads it
             except Exception as exc:  # noqa: BLE001 - one input never ends the run
                 batch.problems.append(self._unexpected(_name_of(item), exc))
+            batch.size += 1
+        if batch.documents:
+            self._notify("embedding")
         self._embed(batch)
         return batch
 
@@ -361,8 +423,8 @@ class IngestRun:
             else:
                 report.failed += 1
         self.done += batch.size
-        if self.progress is not None and batch.size:
-            self.progress(IngestProgress(self.done, self.total, report.chunks))
+        if batch.size:
+            self._notify(*self._doing)
 
     def count_skipped(self, skipped: Iterable[Any]) -> None:
         batch = _Batch(size=0)
@@ -474,21 +536,31 @@ class IngestRun:
 
     # --- step: prune ---------------------------------------------------------------
 
-    async def prune(self, roots: Sequence[Path], seen: set[str]) -> None:
+    def vanished(self, roots: Sequence[Path], seen: set[str]) -> list[int]:
+        """Ids of the known documents under ``roots`` whose files are gone from disk."""
         prefixes = [str(absolute(r)) for r in roots]
-        vanished = [
+        return [
             doc.id
             for path, doc in self.known.items()
             if path not in seen
             and any(is_within(path, prefix) for prefix in prefixes)
             and not os.path.exists(path)
         ]
+
+    async def prune(self, vanished: list[int]) -> None:
         if vanished:
             async with self.crud.transaction(Document) as session:
                 self.report.pruned = await self.crud.delete_where(
                     Document, {"id": vanished}, session=session
                 )
                 await self._next_generation(session)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _name_of(item: Any) -> str:

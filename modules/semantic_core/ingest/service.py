@@ -18,7 +18,11 @@ Each call is one run, in named steps:
 6. **write** (event loop): the batch in one transaction through the CRUD service; a
    changed document's old chunks are replaced in it and the full-text index follows
    by trigger. Batch n+1 is prepared while batch n is written.
-7. **report**: each batch is counted in one place, after it is written.
+7. **report**: each batch is counted in one place, after it is written; known files
+   gone from disk are counted as vanished, and removed with ``--prune``.
+
+A first cancellation (Ctrl-C) stops the run after the batch in hand; its report says
+what was stored and that it was interrupted, and nothing is pruned (see ``run``).
 
 A crash loses at most the batch in flight, and the next run picks it up.
 """
@@ -114,8 +118,10 @@ class IngestService:
         if run.switches_model:
             await run.reembed(reprocessed={f.path for f in found.files})
         await run.process(found.files, run.prepare_file)
-        if options.prune:
-            await run.prune(paths, seen={f.path for f in found.files})
+        vanished = run.vanished(paths, seen={f.path for f in found.files})
+        if options.prune and not run.report.interrupted:
+            await run.prune(vanished)
+        run.report.vanished = max(len(vanished) - run.report.pruned, 0)
         await self._index.index_vectors(run.embedder.dimension)
         return run.finish(started)
 

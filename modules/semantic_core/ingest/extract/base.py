@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,16 +24,29 @@ class TookTooLong(Unextractable):  # noqa: N818 - reads as a sentence, like Unex
     """A file used up its time budget; the rest of the run goes on without it."""
 
 
+class StopRequested(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
+    """The run was asked to stop (Ctrl-C): the file in hand is dropped, not failed.
+
+    A BaseException, so that no extractor's ``except Exception`` turns it into a
+    reason for the file."""
+
+
 class Deadline:
     """The time budget of one file, checked between bounded pieces of work (a page, a
     block of markup, a run of chunks). Python cannot stop a thread, so work is never
-    interrupted inside one library call: the budget ends a file at the next check."""
+    interrupted inside one library call: the budget ends a file at the next check.
 
-    def __init__(self, seconds: float | None) -> None:
+    ``stop``: set when the run is asked to stop; the next check raises ``StopRequested``.
+    """
+
+    def __init__(self, seconds: float | None, stop: threading.Event | None = None) -> None:
         self.seconds = seconds
         self._ends = None if seconds is None else time.monotonic() + seconds
+        self._stop = stop
 
     def check(self) -> None:
+        if self._stop is not None and self._stop.is_set():
+            raise StopRequested
         if self._ends is not None and time.monotonic() > self._ends:
             raise TookTooLong(
                 f"took longer than {self.seconds:g} s, the time budget per file "
