@@ -158,7 +158,9 @@ def show(
     ] = None,
     page: Annotated[
         int | None,
-        typer.Option("--page", min=1, help="Print page N of a PDF instead (path#page=N)."),
+        typer.Option(
+            "--page", min=1, metavar="N", help="Print page N of a PDF instead (path#page=N)."
+        ),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:

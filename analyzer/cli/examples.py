@@ -28,7 +28,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "keywords": ("analyzer keywords", "analyzer keywords notes/setup.md -k 20 --nl"),
     "topics": ("analyzer topics", "analyzer topics -k 5 -j"),
-    "show": ("analyzer show notes/setup.md", "analyzer show setup.md --lines 10-30"),
+    "show": (
+        "analyzer show notes/setup.md",
+        "analyzer show setup.md --lines 10-30",
+        "analyzer show manual.pdf --page 86",
+        "analyzer show setup.md --text | less",
+    ),
     "collections": ("analyzer collections", "analyzer collections --csv"),
     "collections drop": ("analyzer collections drop scratch --yes",),
     "documents": ("analyzer documents", "analyzer documents -c notes -p '*.pdf' --tsv"),
