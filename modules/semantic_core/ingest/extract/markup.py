@@ -12,6 +12,7 @@ cannot do (a closing fence under a code line looks like a setext underline).
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from modules.semantic_core.ingest.extract.base import (
     MAX_TITLE_CHARS,
@@ -29,18 +30,20 @@ TITLE_WITHIN_LINES = 5
 def extract_markup(text: str, kind: str) -> Extracted:
     require_text(text)
     lines = text.split("\n")
-    front_title = ""
+    front_matter = FrontMatter(0, "")
     if kind == "markdown":
-        front_title = _blank_front_matter(lines)
-        headings = markdown_headings("\n".join(lines))
+        front_matter = _blank_front_matter(lines)
     elif kind == "rst":
         lines = rst_as_text(lines)
-        headings = underlined_headings(lines, skip=set())
+    if kind == "rst" or front_matter.lines:
+        text = "\n".join(lines)  # changed, so joined again; a text file is never copied
+        require_text(text)
+    if kind == "markdown":
+        headings = markdown_headings(text)
     else:
         headings = underlined_headings(lines, skip=set())
-    text = "\n".join(lines)
-    require_text(text)
-    title = front_title or _title(headings, text)
+    del lines
+    title = front_matter.title or _title(headings, text)
     return Extracted(text=text, title=title, format=kind, headings=tuple(headings))
 
 
@@ -57,25 +60,30 @@ _FRONT_MATTER_OPEN = re.compile(r"^(---|\+\+\+)[ \t]*$")
 _TITLE_FIELD = re.compile(r"""^title[ \t]*[:=][ \t]*(?P<value>.*?)[ \t]*$""", re.IGNORECASE)
 
 
-def _blank_front_matter(lines: list[str]) -> str:
+class FrontMatter(NamedTuple):
+    lines: int  # how many lines it took (blanked)
+    title: str
+
+
+def _blank_front_matter(lines: list[str]) -> FrontMatter:
     """Blank a leading YAML (``---``) or TOML (``+++``) block in place; its title, if any.
 
     Metadata is not the document's text: indexed, every npm page would be titled
     ``description: ...``. The lines stay (empty), so line numbers hold."""
     if not lines or not _FRONT_MATTER_OPEN.match(lines[0]):
-        return ""
+        return FrontMatter(0, "")
     fence = lines[0].strip()
     closers = {fence, "..."} if fence == "---" else {fence}
     end = next((i for i in range(1, len(lines)) if lines[i].strip() in closers), None)
     if end is None:
-        return ""  # a thematic break at the top, not front matter
+        return FrontMatter(0, "")  # a thematic break at the top, not front matter
     title = ""
     for number in range(end + 1):
         match = _TITLE_FIELD.match(lines[number])
         if match and not title:
             title = match.group("value").strip().strip("'\"").strip()
         lines[number] = ""
-    return title[:MAX_TITLE_CHARS]
+    return FrontMatter(end + 1, title[:MAX_TITLE_CHARS])
 
 
 def markdown_headings(text: str) -> list[Heading]:
