@@ -208,13 +208,11 @@ def test_hybrid_rereads_short_windows_around_the_query_terms(sample_data_dir: Pa
 
     from modules.semantic_core.embeddings.registry import process_models
 
-    read: list[str] = []
-    limits: list[int | None] = []
+    batches: list[tuple[list[str], int | None]] = []
 
     class Recorder:
         def encode(self, texts: list[str], max_length: int | None = None) -> np.ndarray:
-            read.extend(texts)
-            limits.append(max_length)
+            batches.append((list(texts), max_length))
             return np.ones((len(texts), 4), dtype=np.float32) / 2
 
     class RecordingModels:
@@ -229,9 +227,10 @@ def test_hybrid_rereads_short_windows_around_the_query_terms(sample_data_dir: Pa
     query = "how long to cool a burn under running water"
     report = search(sample_data_dir, query, models=RecordingModels())
 
-    *passages, last = read
-    assert last == query
-    assert limits == [64, None]  # passages cut to the budget, the query read whole
+    (passages, passage_limit), (queries, query_limit) = batches[:2]  # then the second look
+    assert queries == [query]
+    assert (passage_limit, query_limit) == (64, None)  # passages cut, the query read whole
+    assert all(limit == 64 for texts, limit in batches if texts != [query])
     assert len(passages) >= 10
     assert sum(len(p.split()) for p in passages) / len(passages) < 60  # chunks: ~95 words
     # The burns document's best window is not its start (its first lines are about scalds).

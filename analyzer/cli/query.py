@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from modules.semantic_core.search.service import SearchResult
 
 MODE_HELP = "hybrid: keyword candidates re-ranked by a transformer; semantic; keyword."
+MIN_SCORE_HELP = (
+    "Drop results whose shown score is below this. The score: hybrid, the re-ranker's cosine "
+    "(results past the 40 it re-reads score 0); semantic, the static vectors' cosine; "
+    "keyword, BM25."
+)
 
 
 def query(
@@ -35,9 +40,7 @@ def query(
         str | None,
         typer.Option("--path", "-p", help="Only documents whose path matches this glob."),
     ] = None,
-    min_score: Annotated[
-        float | None, typer.Option("--min-score", help="Drop results scoring below this.")
-    ] = None,
+    min_score: Annotated[float | None, typer.Option("--min-score", help=MIN_SCORE_HELP)] = None,
     chunks: Annotated[
         bool, typer.Option("--chunks", help="List matching chunks, not documents.")
     ] = False,

@@ -1,7 +1,8 @@
 """Candidate lists and how hybrid search mixes its signals.
 
 Each first-stage signal (BM25, static vectors) gives an ordered list of chunks;
-candidates are grouped per document (its best chunk) unless the caller asks for
+candidates are grouped per document (its best chunk, plus a few of its other
+matching chunks for the re-ranker's second look) unless the caller asks for
 chunks. The re-ranker's cosine and BM25 are each min-max scaled over the head
 and mixed convexly: ``share * bm25 + (1 - share) * cosine``.
 """
@@ -25,6 +26,11 @@ class FusionSettings:
     keyword_share: float = 0.4  # alpha: BM25's share of the final score, 1 - alpha is cosine
     rerank_max_tokens: int = 64  # model tokens of each passage, heading included
     rerank_focus: bool = True  # cut passages around the query terms, not at their start
+    # A long document matches in several chunks, and BM25's best is not always the one
+    # that answers: the re-ranker also reads up to this many of its other matching
+    # chunks, for this many of the top documents, and the closest one is shown.
+    second_look_documents: int = 10
+    second_look_chunks: int = 2
 
 
 DEFAULT_FUSION = FusionSettings()
@@ -43,16 +49,23 @@ class Candidate:
     key: int
     chunk_id: int
     signals: dict[str, Signal] = field(default_factory=dict)
-    score: float = 0.0
+    score: float = 0.0  # what orders the results
+    others: list[int] = field(default_factory=list)  # the document's next matching chunks
 
 
-def grouped(name: str, hits: list[tuple[int, int, float]], per_chunk: bool) -> list[Candidate]:
-    """One signal's order, grouped per document (its best chunk) unless per chunk."""
+def grouped(
+    name: str, hits: list[tuple[int, int, float]], per_chunk: bool, others: int = 0
+) -> list[Candidate]:
+    """One signal's order, grouped per document (its best chunk, and up to ``others``
+    of its next chunks in order) unless per chunk."""
     out: dict[int, Candidate] = {}
     for chunk_id, document_id, score in hits:
         key = chunk_id if per_chunk else document_id
-        if key not in out:
+        found = out.get(key)
+        if found is None:
             out[key] = Candidate(key, chunk_id, {name: Signal(len(out) + 1, score)}, score)
+        elif len(found.others) < others:
+            found.others.append(chunk_id)
     return list(out.values())
 
 

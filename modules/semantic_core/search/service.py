@@ -141,11 +141,12 @@ class SearchService:
             async with self._crud.snapshot(Document):
                 collection = await require_documents(self._crud, options.collection)
                 candidates = await self._first_stage(text, mode, collection, options, fusion)
-                if loading is not None:
+                reranked = loading is not None
+                if reranked:
                     model = await loading
                     loading = None
                     candidates = await self._rerank(text, candidates, fusion, model)
-                hits = await self._hits(text, candidates, options)
+                hits = await self._hits(text, candidates, options, _score_shown(mode, reranked))
         finally:
             if loading is not None:
                 await loading
@@ -187,13 +188,14 @@ class SearchService:
             hits = await self._index.keyword(
                 collection.id, collection.generation, text, fetch, glob, trigram
             )
-            candidates = grouped("keyword", hits, options.chunks)
+            candidates = grouped("keyword", hits, options.chunks, fusion.second_look_chunks)
         needs_fill = mode is Mode.HYBRID and len(candidates) < max(
             fusion.rerank_depth, options.top_k
         )
         if mode is Mode.SEMANTIC or needs_fill:
             hits = await self._semantic(text, collection, glob, fetch)
-            candidates = appended(candidates, grouped("semantic", hits, options.chunks))
+            found = grouped("semantic", hits, options.chunks, fusion.second_look_chunks)
+            candidates = appended(candidates, found)
         return candidates[:wanted]
 
     async def _semantic(
@@ -249,15 +251,43 @@ class SearchService:
         self, text: str, candidates: list[Candidate], fusion: FusionSettings, model: Reranker
     ) -> list[Candidate]:
         head = candidates[: fusion.rerank_depth]
-        if len(head) < 2:
+        if not head:
             return candidates
         similarity = await self._similarities(text, [c.chunk_id for c in head], fusion, model)
         mixed(head, similarity, fusion.keyword_share)
         head.sort(key=lambda c: c.score, reverse=True)
+        if await self._second_look(text, head, fusion, model):
+            import numpy as np
+
+            similarity = np.array([c.signals["rerank"].score for c in head])
+            mixed(head, similarity, fusion.keyword_share)
+            head.sort(key=lambda c: c.score, reverse=True)
         tail = candidates[fusion.rerank_depth :]
         for position, candidate in enumerate(tail, start=1):
             candidate.score = -float(position)  # below every re-ranked result, in its order
         return head + tail
+
+    async def _second_look(
+        self, text: str, head: list[Candidate], fusion: FusionSettings, model: Reranker
+    ) -> bool:
+        """Re-read the other matching chunks of the top documents; where one is closer
+        to the query than the chunk BM25 liked best, it becomes the document's chunk
+        and its cosine the document's. True when any document changed."""
+        looked = [c for c in head[: fusion.second_look_documents] if c.others]
+        if not looked:
+            return False
+        chunk_ids = [chunk_id for c in looked for chunk_id in c.others]
+        cosines = dict(
+            zip(chunk_ids, await self._similarities(text, chunk_ids, fusion, model), strict=True)
+        )
+        changed = False
+        for candidate in looked:
+            closest = max(candidate.others, key=cosines.__getitem__)
+            if cosines[closest] > candidate.signals["rerank"].score:
+                candidate.chunk_id = closest
+                candidate.signals["rerank"] = Signal(0, float(cosines[closest]))
+                changed = True
+        return changed
 
     async def _similarities(
         self, text: str, chunk_ids: list[int], fusion: FusionSettings, model: Reranker
@@ -279,10 +309,17 @@ class SearchService:
         return cached
 
     async def _hits(
-        self, text: str, candidates: list[Candidate], options: SearchOptions
+        self,
+        text: str,
+        candidates: list[Candidate],
+        options: SearchOptions,
+        shown: Callable[[Candidate], float],
     ) -> list[Hit]:
+        if shown is _cosine:  # the order comes from the fused score: show it in --explain
+            for rank, candidate in enumerate(candidates, start=1):
+                candidate.signals["fused"] = Signal(rank, candidate.score)
         if options.min_score is not None:
-            candidates = [c for c in candidates if c.score >= options.min_score]
+            candidates = [c for c in candidates if shown(c) >= options.min_score]
         chosen = candidates[: options.top_k]
         if not chosen:
             return []
@@ -308,7 +345,7 @@ class SearchService:
             hits.append(
                 Hit(
                     rank=rank,
-                    score=candidate.score,
+                    score=shown(candidate),
                     document=documents[document_id],
                     chunk_id=candidate.chunk_id,
                     line_start=line_start,
@@ -329,6 +366,37 @@ def _cosines(model: Reranker, query: str, passages: Sequence[str], limit: int) -
     vectors = model.encode(list(passages), max_length=limit)
     query_vector = model.encode([query], max_length=None)[0]
     return vectors @ query_vector
+
+
+# --- scores ----------------------------------------------------------------------
+
+
+def _score_shown(mode: Mode, reranked: bool) -> Callable[[Candidate], float]:
+    """The score a hit shows and ``--min-score`` compares: one whose meaning does not
+    depend on the other results. Hybrid orders by a mix scaled per query, so it shows
+    the re-ranker's cosine (0 for results past the re-rank depth)."""
+    if mode is Mode.KEYWORD:
+        return _keyword
+    if mode is Mode.SEMANTIC:
+        return _semantic
+    return _cosine if reranked else _fused
+
+
+def _keyword(candidate: Candidate) -> float:
+    return candidate.signals["keyword"].score
+
+
+def _semantic(candidate: Candidate) -> float:
+    return candidate.signals["semantic"].score
+
+
+def _cosine(candidate: Candidate) -> float:
+    signal = candidate.signals.get("rerank")
+    return signal.score if signal is not None else 0.0
+
+
+def _fused(candidate: Candidate) -> float:
+    return candidate.score
 
 
 # --- input -----------------------------------------------------------------------
