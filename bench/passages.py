@@ -1,18 +1,23 @@
 """Long-document benchmark: does a hit point at the section that answers?
 
-    python bench/passages.py [--eval ../shared/eval] [--manuals 10] [--sections 240]
+    python bench/passages.py [--eval ../shared/eval] [--manuals 10] [--sections 240] \
+        [CONFIG ...]
 
 Judged collections are rebuilt as long Markdown "manuals": each abstract becomes a
 ``## Title`` section, ``--sections`` of them per file, so a question's answer is one
 section among hundreds in a file. The sections hold the relevant abstracts of the
 collection's judged queries (in the order of its queries file, as many as fit) and
 other abstracts picked at random (``--seed``). Each file is ingested through the
-ingest service, then every query runs through the search service twice in one
-process, with the re-ranker's second look off and on, and the top hit is scored:
+ingest service, then every query runs through the search service once per
+configuration, all in one process (by default the re-ranker's second look off, then
+the defaults; a CONFIG is comma-separated FusionSettings fields, as for
+``tune_fusion.py``), and the top hit is scored:
 
 - hit@1: the top file holds a relevant section;
 - passage@1: the top hit's ``path:line`` falls inside a relevant section;
-- p50: the warm query latency in milliseconds (re-rank cache emptied before each query).
+- p50: the warm query latency in milliseconds (re-rank cache emptied before each query);
+- won/lost: queries whose passage@1 this configuration gets right and the first one
+  wrong, and the other way round.
 
 SciFact's train split is what the settings were tuned on; Cranfield is held out.
 """
@@ -29,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tune_fusion import parse
+
 from analyzer.app_context import AppContext
 from analyzer.settings import Settings
 from modules.semantic_core.ingest.service import IngestOptions
@@ -40,10 +47,7 @@ from modules.semantic_core.search.service import SearchOptions, SearchService
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EVAL = REPO.parent / "shared" / "eval"
 DATASETS = {"scifact": "train.tsv", "cranfield": "test.tsv"}
-CONFIGS = {
-    "second look off": FusionSettings(second_look_documents=0),
-    "second look on": FusionSettings(),
-}
+DEFAULT_CONFIGS = ["second_look_documents=0", ""]
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,11 @@ async def score(
     queries: list[tuple[str, str]],
     relevant: dict[str, list[Section]],
     fusion: FusionSettings,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], set[str]]:
+    """The figures, and the queries whose passage@1 is right."""
     options = SearchOptions(collection=collection, top_k=1)
-    hits = passages = 0
+    hits = 0
+    right: set[str] = set()
     times = []
     for query_id, text in queries:
         search._rerank_cache.clear()  # every query pays its re-rank, as a new question would
@@ -125,13 +131,15 @@ async def score(
         top = result.hits[0]
         sections = [s for s in relevant[query_id] if str(s.path) == top.document.path]
         hits += bool(sections)
-        passages += any(s.first <= top.line <= s.last for s in sections)
-    return {
+        if any(s.first <= top.line <= s.last for s in sections):
+            right.add(query_id)
+    figures = {
         "hit@1": hits / len(queries),
-        "passage@1": passages / len(queries),
-        "passage|hit": passages / hits if hits else 0.0,
+        "passage@1": len(right) / len(queries),
+        "passage|hit": len(right) / hits if hits else 0.0,
         "p50 ms": percentile(times, 50),
     }
+    return figures, right
 
 
 async def run_dataset(
@@ -160,9 +168,15 @@ async def run_dataset(
             f"{time.perf_counter() - started:.0f} s"
         )
         await service.search.search(queries[0][1], SearchOptions(collection=name))  # warm up
-        for label, fusion in CONFIGS.items():
-            figures = await score(service.search, name, queries, relevant, fusion)
-            print(f"  {label:16s} " + "  ".join(f"{k} {v:.3f}" for k, v in figures.items()))
+        first: set[str] | None = None
+        for config in args.configs or DEFAULT_CONFIGS:
+            figures, right = await score(service.search, name, queries, relevant, parse(config))
+            first = right if first is None else first
+            print(
+                f"  {config or 'defaults':32s} "
+                + "  ".join(f"{k} {v:.3f}" for k, v in figures.items())
+                + f"  won/lost {len(right - first)}/{len(first - right)}"
+            )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -181,4 +195,5 @@ if __name__ == "__main__":
     parser.add_argument("--manuals", type=int, default=10)
     parser.add_argument("--sections", type=int, default=240)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("configs", nargs="*", metavar="CONFIG")
     asyncio.run(main(parser.parse_args()))

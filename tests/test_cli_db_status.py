@@ -201,8 +201,9 @@ def test_an_interrupted_ingest_is_recorded_as_interrupted(data_dir: Path, tmp_pa
 
 
 def test_shell_completion_is_offered_and_completes_commands() -> None:
+    # Typer finds the shell among the process's ancestors: run it from one.
     script = subprocess.run(
-        [sys.executable, "-m", "analyzer", "--show-completion", "bash"],
+        ["bash", "-c", f'"{sys.executable}" -m analyzer --show-completion bash; exit $?'],
         capture_output=True,
         text=True,
         timeout=60,

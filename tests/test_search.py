@@ -235,7 +235,7 @@ def test_hybrid_rereads_short_windows_around_the_query_terms(sample_data_dir: Pa
     assert sum(len(p.split()) for p in passages) / len(passages) < 60  # chunks: ~95 words
     # The burns document's best window is not its start (its first lines are about scalds).
     burns = [p for p in passages if p.startswith("First Aid for Burns")]
-    assert burns and all("water" in p.lower() for p in burns)
+    assert burns and "water" in burns[0].lower()  # its best chunk, read first
     assert all("rerank" in hit["signals"] for hit in report["results"])
 
 

@@ -143,5 +143,8 @@ def test_a_long_document_shows_the_section_that_answers(settings: Settings, tmp_
 def test_grouping_keeps_a_documents_next_chunks_for_the_second_look() -> None:
     hits = [(1, 10, 9.0), (2, 20, 8.0), (3, 10, 7.0), (4, 10, 6.0), (5, 10, 5.0)]
     by_document = grouped("keyword", hits, per_chunk=False, others=2)
-    assert [(c.key, c.chunk_id, c.others) for c in by_document] == [(10, 1, [3, 4]), (20, 2, [])]
+    assert [(c.key, c.chunk_id, c.others) for c in by_document] == [
+        (10, 1, [(3, 7.0), (4, 6.0)]),
+        (20, 2, []),
+    ]
     assert all(c.others == [] for c in grouped("keyword", hits, per_chunk=True, others=2))

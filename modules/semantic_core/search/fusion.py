@@ -9,6 +9,7 @@ and mixed convexly: ``share * bm25 + (1 - share) * cosine``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -28,9 +29,10 @@ class FusionSettings:
     rerank_focus: bool = True  # cut passages around the query terms, not at their start
     # A long document matches in several chunks, and BM25's best is not always the one
     # that answers: the re-ranker also reads up to this many of its other matching
-    # chunks, for this many of the top documents, and the closest one is shown.
+    # chunks, for this many of the top documents, and the chunk with the best mix of
+    # the two scores becomes the document's.
     second_look_documents: int = 10
-    second_look_chunks: int = 2
+    second_look_chunks: int = 1
 
 
 DEFAULT_FUSION = FusionSettings()
@@ -50,7 +52,8 @@ class Candidate:
     chunk_id: int
     signals: dict[str, Signal] = field(default_factory=dict)
     score: float = 0.0  # what orders the results
-    others: list[int] = field(default_factory=list)  # the document's next matching chunks
+    # The document's next matching chunks, with this signal's score of each.
+    others: list[tuple[int, float]] = field(default_factory=list)
 
 
 def grouped(
@@ -65,7 +68,7 @@ def grouped(
         if found is None:
             out[key] = Candidate(key, chunk_id, {name: Signal(len(out) + 1, score)}, score)
         elif len(found.others) < others:
-            found.others.append(chunk_id)
+            found.others.append((chunk_id, score))
     return list(out.values())
 
 
@@ -83,30 +86,55 @@ def appended(first: list[Candidate], more: list[Candidate]) -> list[Candidate]:
     return first + extra
 
 
-def mixed(head: list[Candidate], similarity: np.ndarray, share: float) -> None:
-    """Score the re-ranked head: rank by cosine, then mix min-max BM25 and cosine."""
+def mixed(
+    head: list[Candidate],
+    similarity: np.ndarray,
+    share: float,
+    second_look: Mapping[int, float] | None = None,
+) -> None:
+    """Score the re-ranked head: min-max BM25 and cosine over the head, mixed convexly,
+    and rank it by cosine. A candidate whose other chunks were read too (``second_look``:
+    chunk id -> cosine) takes the chunk with the best mix, on the same scales."""
     import numpy as np
 
-    for position, index in enumerate(np.argsort(-similarity, kind="stable"), start=1):
-        head[index].signals["rerank"] = Signal(position, float(similarity[index]))
     keyword = np.array(
         [c.signals["keyword"].score if "keyword" in c.signals else np.nan for c in head]
     )
-    scores = share * min_max(keyword) + (1 - share) * min_max(similarity)
-    for candidate, score in zip(head, scores, strict=True):
-        candidate.score = float(score)
+    second_look = second_look or {}
+    # Scales fitted on every chunk read, so one document's chunks compare even when the
+    # head holds a single document.
+    looked = [(bm25, second_look[i]) for c in head for i, bm25 in c.others if i in second_look]
+    keyword_scale = scaler(np.concatenate([keyword, [bm25 for bm25, _ in looked]]))
+    cosine_scale = scaler(np.concatenate([similarity, [cosine for _, cosine in looked]]))
+
+    def mix(bm25: float, cosine: float) -> float:
+        return share * keyword_scale(bm25) + (1 - share) * cosine_scale(cosine)
+
+    cosines = np.asarray(similarity, dtype=np.float64).copy()
+    for index, candidate in enumerate(head):
+        candidate.score = mix(keyword[index], cosines[index])
+        for chunk_id, bm25 in candidate.others:
+            cosine = second_look.get(chunk_id)
+            if cosine is not None and (score := mix(bm25, cosine)) > candidate.score:
+                candidate.chunk_id, candidate.score, cosines[index] = chunk_id, score, cosine
+    for position, index in enumerate(np.argsort(-cosines, kind="stable"), start=1):
+        head[index].signals["rerank"] = Signal(position, float(cosines[index]))
 
 
-def min_max(values: np.ndarray) -> np.ndarray:
-    """Scale to 0..1 over the finite values; missing (nan) and constant values become 0."""
+def scaler(values: np.ndarray) -> Callable[[float], float]:
+    """Min-max scaling fitted on the finite ``values``: the lowest maps to 0, the highest
+    to 1 (values outside the range go beyond them); missing (nan) and constant values
+    map to 0."""
     import numpy as np
 
-    finite = np.isfinite(values)
-    if not finite.any():
-        return np.zeros_like(values, dtype=np.float64)
-    low, high = values[finite].min(), values[finite].max()
-    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
-    return np.where(finite, scaled, 0.0)
+    finite = values[np.isfinite(values)]
+    low = float(finite.min()) if finite.size else 0.0
+    span = float(finite.max()) - low if finite.size else 0.0
+
+    def scale(value: float) -> float:
+        return (float(value) - low) / span if span > 0 and np.isfinite(value) else 0.0
+
+    return scale
 
 
 def evict_oldest(cache: dict[Any, Any], capacity: int) -> None:

@@ -6,8 +6,14 @@ shared word, a small corpus), the static vectors fill the list. Then the bundled
 MiniLM transformer (ONNX, int8) embeds the query and, for each of the top 40
 candidates, the 64-token window of its best chunk that holds the most query terms
 (see ``passages``); each candidate's final score is a convex mix of its min-max
-normalised BM25 score and its cosine similarity. The transformer reads a few
-thousand tokens per query, so ingest never has to run it.
+normalised BM25 score and its cosine similarity. For the top documents it also
+reads a few more of their matching chunks, and a document takes the chunk with the
+best mix: in a long document, the section that answers. The transformer reads a
+few thousand tokens per query, so ingest never has to run it.
+
+The mix orders the results but is scaled per query, so a hit shows, and
+``min_score`` compares, a score whose meaning does not depend on the query: the
+re-ranker's cosine in hybrid mode, the static cosine in semantic, BM25 in keyword.
 
 Measured on the SciFact train split (the only data these settings were tuned on):
 fusing the static vectors into the first stage by RRF lowers nDCG@10 at every
@@ -91,7 +97,7 @@ class SearchOptions:
 @dataclass
 class Hit:
     rank: int
-    score: float
+    score: float  # hybrid: the re-ranker's cosine; semantic: cosine; keyword: BM25
     document: DocumentRef
     chunk_id: int
     line_start: int
@@ -194,8 +200,7 @@ class SearchService:
         )
         if mode is Mode.SEMANTIC or needs_fill:
             hits = await self._semantic(text, collection, glob, fetch)
-            found = grouped("semantic", hits, options.chunks, fusion.second_look_chunks)
-            candidates = appended(candidates, found)
+            candidates = appended(candidates, grouped("semantic", hits, options.chunks))
         return candidates[:wanted]
 
     async def _semantic(
@@ -253,41 +258,17 @@ class SearchService:
         head = candidates[: fusion.rerank_depth]
         if not head:
             return candidates
-        similarity = await self._similarities(text, [c.chunk_id for c in head], fusion, model)
-        mixed(head, similarity, fusion.keyword_share)
+        # One batch: each head document's best chunk, then the second look's chunks.
+        chunk_ids = [c.chunk_id for c in head]
+        looked = [i for c in head[: fusion.second_look_documents] for i, _ in c.others]
+        cosines = await self._similarities(text, chunk_ids + looked, fusion, model)
+        second_look = dict(zip(looked, cosines[len(head) :].tolist(), strict=True))
+        mixed(head, cosines[: len(head)], fusion.keyword_share, second_look)
         head.sort(key=lambda c: c.score, reverse=True)
-        if await self._second_look(text, head, fusion, model):
-            import numpy as np
-
-            similarity = np.array([c.signals["rerank"].score for c in head])
-            mixed(head, similarity, fusion.keyword_share)
-            head.sort(key=lambda c: c.score, reverse=True)
         tail = candidates[fusion.rerank_depth :]
         for position, candidate in enumerate(tail, start=1):
             candidate.score = -float(position)  # below every re-ranked result, in its order
         return head + tail
-
-    async def _second_look(
-        self, text: str, head: list[Candidate], fusion: FusionSettings, model: Reranker
-    ) -> bool:
-        """Re-read the other matching chunks of the top documents; where one is closer
-        to the query than the chunk BM25 liked best, it becomes the document's chunk
-        and its cosine the document's. True when any document changed."""
-        looked = [c for c in head[: fusion.second_look_documents] if c.others]
-        if not looked:
-            return False
-        chunk_ids = [chunk_id for c in looked for chunk_id in c.others]
-        cosines = dict(
-            zip(chunk_ids, await self._similarities(text, chunk_ids, fusion, model), strict=True)
-        )
-        changed = False
-        for candidate in looked:
-            closest = max(candidate.others, key=cosines.__getitem__)
-            if cosines[closest] > candidate.signals["rerank"].score:
-                candidate.chunk_id = closest
-                candidate.signals["rerank"] = Signal(0, float(cosines[closest]))
-                changed = True
-        return changed
 
     async def _similarities(
         self, text: str, chunk_ids: list[int], fusion: FusionSettings, model: Reranker
