@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from judged import DEFAULT_EVAL, available
 from tune_fusion import parse
 
 from analyzer.app_context import AppContext
@@ -44,9 +45,6 @@ from modules.semantic_core.search.evaluation import load_qrels, load_queries
 from modules.semantic_core.search.fusion import FusionSettings
 from modules.semantic_core.search.service import SearchOptions, SearchService
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_EVAL = REPO.parent / "shared" / "eval"
-DATASETS = {"scifact": "train.tsv", "cranfield": "test.tsv"}
 DEFAULT_CONFIGS = ["second_look_documents=0", ""]
 
 
@@ -181,11 +179,7 @@ async def run_dataset(
 
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="analyzer-passages-") as tmp:
-        for name, qrels_name in DATASETS.items():
-            beir = args.eval / name
-            if not (beir / "qrels" / qrels_name).is_file():
-                print(f"{name}: {beir} not found, skipped")
-                continue
+        for name, beir, qrels_name in available(args.eval):
             await run_dataset(Path(tmp), name, beir, qrels_name, args)
 
 

@@ -22,6 +22,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from judged import DEFAULT_EVAL, available
+
 from analyzer.app_context import AppContext
 from analyzer.settings import Settings
 from modules.semantic_core.ingest.service import IngestOptions
@@ -29,9 +31,6 @@ from modules.semantic_core.module import semantic_core
 from modules.semantic_core.search.evaluation import load_corpus, load_qrels, load_queries
 from modules.semantic_core.search.service import Hit, SearchOptions
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_EVAL = REPO.parent / "shared" / "eval"
-DATASETS = {"scifact": "train.tsv", "cranfield": "test.tsv"}
 THRESHOLDS = {
     "hybrid": (0.3, 0.4, 0.5, 0.6),
     "hybrid (fused)": (0.3, 0.5, 0.7, 0.9),
@@ -88,11 +87,7 @@ async def run_dataset(data: Path, name: str, beir: Path, qrels_name: str, top_k:
 
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="analyzer-scores-") as tmp:
-        for name, qrels_name in DATASETS.items():
-            beir = args.eval / name
-            if not (beir / "qrels" / qrels_name).is_file():
-                print(f"{name}: {beir} not found, skipped")
-                continue
+        for name, beir, qrels_name in available(args.eval):
             await run_dataset(Path(tmp) / name, name, beir, qrels_name, args.top_k)
 
 
