@@ -268,7 +268,11 @@ class SearchService:
         tail = candidates[fusion.rerank_depth :]
         for position, candidate in enumerate(tail, start=1):
             candidate.score = -float(position)  # below every re-ranked result, in its order
-        return head + tail
+        ordered = head + tail
+        # The order's score is not the one a hit shows: --explain names it.
+        for rank, candidate in enumerate(ordered, start=1):
+            candidate.signals["fused"] = Signal(rank, candidate.score)
+        return ordered
 
     async def _similarities(
         self, text: str, chunk_ids: list[int], fusion: FusionSettings, model: Reranker
@@ -296,9 +300,6 @@ class SearchService:
         options: SearchOptions,
         shown: Callable[[Candidate], float],
     ) -> list[Hit]:
-        if shown is _cosine:  # the order comes from the fused score: show it in --explain
-            for rank, candidate in enumerate(candidates, start=1):
-                candidate.signals["fused"] = Signal(rank, candidate.score)
         if options.min_score is not None:
             candidates = [c for c in candidates if shown(c) >= options.min_score]
         chosen = candidates[: options.top_k]
