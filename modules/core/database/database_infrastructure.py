@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -265,17 +266,52 @@ def url_variable(name: str) -> str:
     return f"ANALYZER_DB_{name.upper()}_URL"
 
 
+_URL_FORM = (
+    "write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE with the password's special "
+    "characters percent-encoded (@ as %40, : as %3A, / as %2F), or keep the password out of "
+    "the URL in ~/.pgpass or PGPASSWORD"
+)
+_MASK = "***"
+
+
+def _is_secret(key: str) -> bool:
+    """A query parameter that carries a password (``password=``, ``sslpassword=``)."""
+    return "password" in key.lower()
+
+
 def hidden_password(url: str) -> str:
-    """``url`` as it may be shown: in output, errors and logs its password is ***."""
+    """``url`` as it may be shown or stored: its password, in the user part and in any
+    ``password=`` query parameter, is ***."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except sa_exc.ArgumentError:
+        parsed = make_url(url)
+    except (sa_exc.ArgumentError, ValueError):
         return "(not a URL)"
+    secrets = {key: _MASK for key in parsed.query if _is_secret(key)}
+    if secrets:
+        parsed = parsed.update_query_dict(secrets)
+    shown = parsed.render_as_string(hide_password=True)
+    return shown.replace("=" + quote(_MASK, safe=""), "=" + _MASK)
 
 
-def engine_url(url: str, name: str) -> str:
-    """``url`` with the async driver filled in (``postgresql://`` means asyncpg), or a
-    one-line error naming the variable, when it is not a URL analyzer can use."""
+def _why_unreadable(url: str) -> str:
+    """What is wrong with a URL that SQLAlchemy could not take apart, in words that never
+    quote its password: a misplaced ``@`` or ``:`` in the password shows up as a strange
+    port, which would hold part of it."""
+    authority = url.partition("://")[2].partition("?")[0]
+    if authority.count("@") > 1:
+        return "its user name or password holds an unescaped '@'"
+    host_port = authority.rpartition("@")[2].partition("/")[0]
+    if host_port.startswith("[") and "]" not in host_port:
+        return "an IPv6 host needs its closing ']', as in [::1]:5432"
+    port = host_port.rpartition("]")[2].rpartition(":")[2] if ":" in host_port else ""
+    if port and not port.isdigit():
+        return f"port {port!r} is not a number"
+    return "it cannot be read as a URL"
+
+
+def parse_url(url: str, name: str) -> URL:
+    """``url`` taken apart, or a one-line error naming the variable that set it (and never
+    quoting its password) when it cannot be."""
     variable = url_variable(name)
     try:
         parsed = make_url(url)
@@ -284,6 +320,24 @@ def engine_url(url: str, name: str) -> str:
             f"{variable} is not a database URL; use postgresql://USER@HOST:PORT/DATABASE "
             "or sqlite:///PATH"
         ) from None
+    except ValueError:
+        raise ConfigurationError(
+            f"{variable} is not a valid database URL ({_why_unreadable(url)}); {_URL_FORM}"
+        ) from None
+    if parsed.host is not None and "@" in parsed.host:
+        problem = "its user name or password holds an unescaped '@'"
+        raise ConfigurationError(f"{variable} is not a valid database URL ({problem}); {_URL_FORM}")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        problem = f"port {parsed.port} is not between 1 and 65535"
+        raise ConfigurationError(f"{variable} is not a valid database URL ({problem}); {_URL_FORM}")
+    return parsed
+
+
+def engine_url(url: str, name: str) -> str:
+    """``url`` with the async driver filled in (``postgresql://`` means asyncpg), or a
+    one-line error naming the variable, when it is not a URL analyzer can use."""
+    variable = url_variable(name)
+    parsed = parse_url(url, name)
     backend = "postgresql" if parsed.get_backend_name() == "postgres" else parsed.get_backend_name()
     driver = ASYNC_DRIVERS.get(backend)
     if driver is None:
