@@ -448,8 +448,8 @@ def test_topics_on_sample_docs_with_a_fixed_k(sample_settings: Settings) -> None
     assert sum(t.size for t in result.topics) == 47
     assert [t.number for t in result.topics] == [1, 2, 3, 4, 5]
     assert all(t.label and t.representatives for t in result.topics)
-    with pytest.raises(UsageError, match="--k must be between 2 and 47"):
-        analysis(sample_settings, "topics", k=48)
+    with pytest.raises(UsageError, match="--k must be between 2 and 23 for 47 documents"):
+        analysis(sample_settings, "topics", k=24)
 
 
 def test_topics_need_four_documents(sample_settings: Settings) -> None:

@@ -120,7 +120,13 @@ def topics(
     k: Annotated[
         str,
         typer.Option(
-            "--k", "-k", metavar="N|auto", help="Number of topics, or auto (eigengap, silhouette)."
+            "--k",
+            "-k",
+            metavar="N|auto",
+            help=(
+                "Number of topics, 2 to half the documents and 50 at most (a larger N is "
+                "refused), or auto (eigengap, silhouette)."
+            ),
         ),
     ] = "auto",
     collection: CollectionOption = "default",
