@@ -3,14 +3,26 @@ request frames and what follows them, and files that are binary by their first b
 
 from __future__ import annotations
 
+import asyncio
+import json
+import socket
+import struct
+import threading
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from analyzer.client import locate
+from analyzer.client.forward import _request, ask
+from analyzer.client.protocol import EXIT, MAX_REQUEST, REQUEST, FrameReader, decode_json, frame
+from analyzer.server.resident import until_hangup
 from modules.semantic_core.analysis.keywords import term_table
 from modules.semantic_core.analysis.topics import MAX_K, max_k, topic_terms
 from tests.helpers import cli, one_line_error
+from tests.test_server import Server, start_server, stop_process
 
 # --- topics -------------------------------------------------------------------------------
 
@@ -61,3 +73,112 @@ def _word(number: int) -> str:
         if not number:
             break
     return "q" + "".join(digits) + "x"
+
+
+# --- the socket ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bare_server(tmp_path: Path) -> Iterator[Server]:
+    running = start_server(tmp_path / "data")
+    try:
+        yield running
+    finally:
+        stop_process(running.process)
+
+
+def connect(server: Server) -> socket.socket:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(60)
+    conn.connect(locate.socket_path(str(server.data_dir)))
+    return conn
+
+
+def run_request(server: Server, *argv: str) -> bytes:
+    """A request frame for ``analyzer ARGV``, as the client builds it."""
+    request = _request(str(server.data_dir), list(argv), {})
+    return frame(REQUEST, json.dumps(request).encode("utf-8"))
+
+
+def exit_code(conn: socket.socket) -> int | None:
+    """The command's exit code from the frames the server sends; None if it hangs up first."""
+    frames = FrameReader(conn)
+    while (received := frames.read()) is not None:
+        if received[0] == EXIT:
+            return int(decode_json(received[1])["code"])
+    return None
+
+
+def test_a_request_frame_over_the_limit_is_refused_and_the_server_serves_on(
+    bare_server: Server,
+) -> None:
+    with connect(bare_server) as conn:
+        conn.sendall(struct.pack(">cI", REQUEST, MAX_REQUEST + 1) + b"{" * 65536)
+        try:
+            answer = conn.recv(1024)  # the server closes without reading the rest
+        except ConnectionResetError:
+            answer = b""
+    assert answer == b""
+    log = (bare_server.data_dir / "server.log").read_text()
+    assert f"over the {MAX_REQUEST} byte limit" in log
+    with connect(bare_server) as conn:
+        conn.sendall(run_request(bare_server, "db-status", "--json"))
+        assert exit_code(conn) == 0
+
+
+def test_a_request_under_the_limit_with_a_long_command_line_is_served(
+    bare_server: Server,
+) -> None:
+    long_argument = "x" * 128 * 1024  # the longest one argument Linux passes to a program
+    with connect(bare_server) as conn:
+        conn.sendall(run_request(bare_server, "query", long_argument, "--json"))
+        assert exit_code(conn) is not None  # answered: whatever the query finds, it ran
+
+
+def test_a_client_that_writes_after_its_request_gets_its_answer(bare_server: Server) -> None:
+    with connect(bare_server) as conn:
+        conn.sendall(run_request(bare_server, "db-status", "--json"))
+
+        def flood() -> None:
+            try:
+                for _ in range(64):
+                    conn.sendall(b"z" * 256 * 1024)
+            except OSError:
+                pass  # the server closed the connection once it answered
+
+        writer = threading.Thread(target=flood)
+        writer.start()
+        try:
+            assert exit_code(conn) == 0
+        finally:
+            conn.shutdown(socket.SHUT_RDWR)
+            writer.join(timeout=60)
+    assert ask(str(bare_server.data_dir), {"type": "status"}) is not None
+
+
+def test_what_a_client_writes_after_its_request_is_dropped_as_it_arrives() -> None:
+    """The server waits for a hang-up by reading in small pieces that it drops: 48 MiB
+    sent after a request never sit in memory together (reading to EOF at once kept them)."""
+    sent = 192 * 256 * 1024
+
+    async def scenario() -> tuple[int, int]:
+        ours, theirs = socket.socketpair()
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+
+        def flood() -> None:
+            with theirs:
+                piece = b"z" * 256 * 1024
+                for _ in range(sent // len(piece)):
+                    theirs.sendall(piece)
+
+        tracemalloc.start()
+        try:
+            discarded, _ = await asyncio.gather(until_hangup(reader), asyncio.to_thread(flood))
+            return discarded, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            writer.close()
+
+    discarded, peak = asyncio.run(scenario())
+    assert discarded == sent
+    assert peak < 8 * 1024 * 1024, f"peak {peak:,} bytes"

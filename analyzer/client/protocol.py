@@ -24,7 +24,13 @@ EXIT = b"X"
 REPLY = b"R"
 
 _HEADER = struct.Struct(">cI")
-MAX_FRAME = 64 * 1024 * 1024
+MAX_FRAME = 64 * 1024 * 1024  # what the server sends: a command's output, in pieces
+# What a client sends: a command line with its working directory and a few variables.
+# Linux caps one argument at 128 KiB and GNU xargs a whole command line at 128 KiB by
+# default; 512 KiB leaves room for JSON escapes. A larger request is refused (its
+# client then runs the command itself), so that what a client sends cannot grow the
+# server: eight 64 MiB requests once took a server from 0.7 to 1.7 GB, for good.
+MAX_REQUEST = 512 * 1024
 
 
 class ProtocolError(Exception):
@@ -49,10 +55,11 @@ def decode_json(payload: bytes) -> dict[str, Any]:
     return message
 
 
-def parse_header(header: bytes) -> tuple[bytes, int]:
+def parse_header(header: bytes, limit: int = MAX_FRAME) -> tuple[bytes, int]:
+    """The kind and length of a frame; ``limit``: the longest payload accepted."""
     kind, length = _HEADER.unpack(header)
-    if length > MAX_FRAME:
-        raise ProtocolError(f"frame of {length} bytes is over the {MAX_FRAME} byte limit")
+    if length > limit:
+        raise ProtocolError(f"frame of {length} bytes is over the {limit} byte limit")
     return kind, length
 
 

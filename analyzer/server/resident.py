@@ -37,7 +37,9 @@ from analyzer.client.protocol import (
     DECLINED,
     EXIT,
     HEADER_SIZE,
+    MAX_REQUEST,
     REPLY,
+    REQUEST,
     STDERR,
     STDOUT,
     ProtocolError,
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("analyzer.server")
 
 REQUEST_TIMEOUT_S = 10.0
+HANGUP_READ = 64 * 1024  # what is read at once, and dropped, while waiting for a hang-up
 HIGH_WATER = 1024 * 1024  # bytes waiting for a client before its command waits for it
 COMMAND_THREADS = 8
 LOCK_ATTEMPTS = 20  # a client checking the lock holds it for microseconds
@@ -396,7 +399,7 @@ class ResidentServer:
                     asyncio.run_coroutine_threadsafe(writer.drain(), loop).result()
 
         job = loop.run_in_executor(self._pool, self._invoke, request, send, served)
-        hangup = asyncio.ensure_future(reader.read())  # the client sends nothing more: EOF
+        hangup = asyncio.ensure_future(until_hangup(reader))
         done, _ = await asyncio.wait({job, hangup}, return_when=asyncio.FIRST_COMPLETED)
         if job not in done:
             log.info("client hung up: cancelling its command")
@@ -444,9 +447,29 @@ def _import_command_modules() -> None:
 
 
 async def _read_request(reader: asyncio.StreamReader) -> dict[str, Any]:
-    kind, length = parse_header(await reader.readexactly(HEADER_SIZE))
+    """The client's one request: a frame no longer than a command line needs."""
+    kind, length = parse_header(await reader.readexactly(HEADER_SIZE), MAX_REQUEST)
+    if kind != REQUEST:
+        raise ProtocolError(f"expected a request frame, got kind {kind!r}")
     payload = await reader.readexactly(length)
     return decode_json(payload)
+
+
+async def until_hangup(reader: asyncio.StreamReader) -> int:
+    """Return when the client hangs up (EOF); the bytes it sent meanwhile, discarded.
+
+    A client sends nothing after its request, so its end of the connection closing is
+    the only news to wait for (Ctrl-C on the client). Reading to EOF in one call kept
+    whatever a client wrote in the meantime: one that went on writing grew the server
+    by gigabytes. Reading in small pieces and dropping them keeps at most the stream's
+    buffer, whatever the client sends.
+    """
+    discarded = 0
+    while piece := await reader.read(HANGUP_READ):
+        if not discarded:
+            log.warning("a client wrote after its request; what it writes is discarded")
+        discarded += len(piece)
+    return discarded
 
 
 def _backlog(writer: asyncio.StreamWriter) -> int:
