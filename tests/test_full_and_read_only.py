@@ -6,8 +6,11 @@ reason where mounting is not allowed. Every mount is removed by its fixture.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
+import shutil
 import subprocess
 import sys
 import uuid
@@ -25,11 +28,11 @@ def mount(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
+@contextlib.contextmanager
+def mounted_tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
     where = tmp_path / f"disk-{uuid.uuid4().hex[:8]}"
     where.mkdir()
-    mounted = mount("-t", "tmpfs", "-o", "size=16m", "tmpfs", str(where))
+    mounted = mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where))
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or 'not root'})")
     try:
@@ -37,6 +40,19 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     finally:
         mount("-o", "remount,rw", str(where))
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    with mounted_tmpfs(tmp_path, "16m") as where:
+        yield where
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """4 MB: less than one ingest of a few hundred notes needs."""
+    with mounted_tmpfs(tmp_path, "4m") as where:
+        yield where
 
 
 def analyzer(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -123,3 +139,27 @@ def test_a_full_disk_reads_refuses_writes_in_one_line_and_loses_nothing(
     assert [db["integrity"] for db in status["databases"]] == [["ok"], ["ok"]]
     tables = {t["name"]: t["rows"] for t in status["databases"][1]["tables"]}
     assert tables["documents"] == 11  # the ten of the kitchen, and the new note
+
+
+def test_a_disk_filled_by_an_ingest_still_reads_and_says_the_run_is_not_recorded(
+    tiny_disk: Path, tmp_path: Path
+) -> None:
+    """The ingest that fills the disk leaves framework.db's WAL behind, so the next command
+    opens it for writing without writing anything; its first write (the modules it found,
+    its run) then finds the disk full, and reads must go on without a record."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SAMPLE_DOCS / "kitchen", corpus)
+    words = random.Random(20).choices([f"term{i}" for i in range(5000)], k=400 * 2000)
+    for i in range(400):
+        (corpus / f"filler-{i:03d}.txt").write_text(" ".join(words[i * 2000 : (i + 1) * 2000]))
+    data = tiny_disk / "data"
+
+    filled = analyzer(data, "ingest", str(corpus), "--json")
+    assert filled.returncode == 1
+    assert "the disk is full" in filled.stderr.splitlines()[-1]
+    assert os.statvfs(tiny_disk).f_bavail == 0
+
+    assert_reads_work(data, "the disk is full")
+    shown = analyzer(data, "db-status", "--check")
+    assert shown.returncode == 0, shown.stderr
+    assert "framework can only be read (the disk is full)" in shown.stdout

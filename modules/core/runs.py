@@ -71,17 +71,23 @@ class RunService:
             }
             for name in self._locations
         ]
-        async with self._crud.transaction(ModuleRecord) as session:
-            await self._crud.bulk_upsert(
-                ModuleRecord,
-                modules,
-                conflict_columns=["name"],
-                update_columns=["package", "version", "source", "last_seen_at"],
-                session=session,
-            )
-            await self._crud.bulk_upsert(
-                DatabaseRecord, databases, conflict_columns=["name"], session=session
-            )
+        try:
+            async with self._crud.transaction(ModuleRecord) as session:
+                await self._crud.bulk_upsert(
+                    ModuleRecord,
+                    modules,
+                    conflict_columns=["name"],
+                    update_columns=["package", "version", "source", "last_seen_at"],
+                    session=session,
+                )
+                await self._crud.bulk_upsert(
+                    DatabaseRecord, databases, conflict_columns=["name"], session=session
+                )
+        except (ReadOnlyError, DiskFullError):
+            # framework.db opened for writing but a write finds no room (the disk filled
+            # after the last run, with no write needed to open it): what is stored can
+            # still be read, and each run then says it is not recorded.
+            return
 
     async def record(
         self,
@@ -140,7 +146,7 @@ class RunService:
             try:
                 return await self.start(command, arguments)
             except (ReadOnlyError, DiskFullError) as exc:
-                reason = exc.message
+                reason = _unwritable_because(exc)
         if unrecorded is not None:
             unrecorded(reason)
         return None
@@ -194,6 +200,12 @@ class RunService:
 
 
 _HOST = socket.gethostname()
+
+
+def _unwritable_because(exc: ReadOnlyError | DiskFullError) -> str:
+    """Why a write to framework.db failed, in the words used when it was opened only to
+    read (the error's own message names the file and tells the user to retry)."""
+    return "the disk is full" if isinstance(exc, DiskFullError) else "it is read-only"
 
 
 def _status(run: CommandRun) -> str:

@@ -558,7 +558,7 @@ def translate_database_error(
 DISK_FULL = "the disk is full"
 
 
-def _disk_full(path: Path) -> bool:
+def disk_full(path: Path) -> bool:
     """Whether the disk holding ``path`` has no room left (less than 64 KiB)."""
     try:
         return shutil.disk_usage(path.parent).free < 64 * 1024
@@ -712,7 +712,7 @@ class DatabaseRuntime:
             unreadable = isinstance(exc, CorruptDatabaseError)
             if unreadable or path is None or read_only or not path.exists():
                 raise
-            if not _disk_full(path):
+            if not disk_full(path):
                 raise
             # SQLite cannot even make the files it reads through (-wal, -shm) on a full
             # disk: read the database as it is, and say why writes fail.

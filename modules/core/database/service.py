@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from analyzer.errors import DatabaseError
 from modules.core.database.database_infrastructure import (
+    DISK_FULL,
     DatabaseRuntime,
     OpenDatabase,
     database_name_of,
+    disk_full,
     hidden_password,
     postgres_extensions,
     postgres_integrity_check,
@@ -189,8 +191,15 @@ class DatabaseService:
             integrity=integrity,
             checked=checked,
             extensions=extensions,
-            read_only=database.read_only_reason,
+            read_only=database.read_only_reason or _full_disk_under(path),
         )
+
+
+def _full_disk_under(path: Path | None) -> str | None:
+    """DISK_FULL when the disk of a SQLite file opened for writing has filled since (no
+    write was needed to open it): writes now fail, and status says so as it does of a
+    file opened only to read on a full disk."""
+    return DISK_FULL if path is not None and disk_full(path) else None
 
 
 def _file_size(path: Any) -> int | None:
