@@ -26,6 +26,7 @@ from typing import Any
 from analyzer.discovery import discover
 from analyzer.errors import ContextStateError, DataDirError, UnknownServiceError
 from analyzer.module_api import Discovery, LazyService, ServiceFactory, ServiceSpec
+from analyzer.privacy import create_private_file, make_private_dir
 from analyzer.settings import Settings
 from modules.core.database.database_infrastructure import (
     DISK_FULL,
@@ -121,14 +122,17 @@ class AppContext:
     def _prepare_data_dir(self) -> None:
         """Create the directory of every SQLite database. One that exists but cannot be
         written (a read-only mount, a share, another user's index) is opened to read."""
-        directories = {
-            path.parent
+        files = {
+            path
             for name in self.discovery.databases
             if (path := sqlite_file(self.settings.database_url(name))) is not None
         }
-        for directory in sorted(directories):
+        for directory in sorted({path.parent for path in files}):
             if not _ensure_dir(directory):
                 self.database_runtime.read_only_dirs.add(directory)
+        for path in sorted(files):
+            if path.parent not in self.database_runtime.read_only_dirs:
+                _create_database_file(path)
 
     @property
     def opened_on_full_disk(self) -> bool:
@@ -169,11 +173,11 @@ async def _call_if_present(service: Any, method: str) -> None:
 
 
 def _ensure_dir(directory: Path) -> bool:
-    """Create ``directory`` if it is missing; whether it can be written."""
+    """Create ``directory`` owner-only if it is missing; whether it can be written."""
     if directory.is_dir():
         return os.access(directory, os.W_OK | os.X_OK)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dir(directory)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise DataDirError(
@@ -181,3 +185,12 @@ def _ensure_dir(directory: Path) -> bool:
             "choose another with --data-dir or ANALYZER_DATA_DIR"
         ) from None
     return True
+
+
+def _create_database_file(path: Path) -> None:
+    """An owner-only empty file for SQLite to open (it makes ``-wal`` and ``-shm`` with the
+    same mode). A disk too full for an empty file is left to SQLite to report."""
+    try:
+        create_private_file(path)
+    except OSError:
+        pass

@@ -92,6 +92,15 @@ def status_json(report: StatusReport) -> dict[str, Any]:
             }
             for db in report.databases
         ],
+        "exposed": [
+            {
+                "directory": item.directory,
+                "directory_open": item.directory_open,
+                "files": list(item.files),
+                "fix": item.fix,
+            }
+            for item in report.exposed
+        ],
         "last_runs": [
             {
                 "id": run.id,

@@ -40,6 +40,8 @@ def db_status(
         ui.print_json(status_json(report))
     else:
         _render(report)
+    for item in report.exposed:  # on stderr: a script reading --json still sees it
+        ui.note(f"private data readable by others: {item.message()}")
     if not report.healthy:
         found = "; ".join(
             f"{db.name}: {db.integrity[0]}"

@@ -66,7 +66,7 @@ def _run_service(context: ServiceContext) -> RunService:
 def _status_service(context: ServiceContext) -> StatusService:
     from modules.core.status import StatusService
 
-    return StatusService(core(context).database, core(context).runs)
+    return StatusService(core(context).database, core(context).runs, context.settings.data_dir)
 
 
 MODULE = ModuleSpec(

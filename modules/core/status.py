@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from analyzer.privacy import Exposure, exposure
 from modules.core.database.service import DatabaseService, DatabaseStatus
 from modules.core.runs import RunService, RunSummary
 
@@ -13,6 +15,8 @@ class StatusReport:
     databases: list[DatabaseStatus]
     recent_runs: list[RunSummary]
     checked: bool
+    # Data directories (and directories of SQLite files) that other users can read into.
+    exposed: list[Exposure] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -20,10 +24,18 @@ class StatusReport:
 
 
 class StatusService:
-    def __init__(self, database: DatabaseService, runs: RunService) -> None:
+    def __init__(self, database: DatabaseService, runs: RunService, data_dir: Path) -> None:
         self._database = database
         self._runs = runs
+        self._data_dir = data_dir
 
     async def report(self, check: bool = False, runs: int = 5) -> StatusReport:
         databases = await self._database.status(check=check)
-        return StatusReport(databases, await self._runs.recent(runs), checked=check)
+        recent = await self._runs.recent(runs)
+        return StatusReport(databases, recent, checked=check, exposed=self.exposed())
+
+    def exposed(self) -> list[Exposure]:
+        """The private directories that other users of the machine can read into."""
+        directories = {self._data_dir.absolute(), *self._database.directories()}
+        found = (exposure(directory) for directory in sorted(directories))
+        return [item for item in found if item is not None]
