@@ -46,21 +46,31 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory, module_databases: dict[
 
 
 @pytest.fixture(scope="module")
-def http_server(corpus_dir: Path, module_databases: dict[str, str]) -> Iterator[tuple[Server, str]]:
+def http_server(
+    corpus_dir: Path, module_databases: dict[str, str]
+) -> Iterator[tuple[Server, httpx.Client]]:
+    """A server with the HTTP API on loopback, and a client that sends its token."""
     port = free_port()
     running = start_server(corpus_dir, "--http", f"127.0.0.1:{port}", env=module_databases)
     try:
-        yield running, f"http://127.0.0.1:{port}"
+        with token_client(f"http://127.0.0.1:{port}", corpus_dir) as api:
+            yield running, api
     finally:
         stop_process(running.process)
+
+
+def token_client(url: str, data_dir: Path) -> httpx.Client:
+    """A client that sends the token the server keeps owner-only in its data directory."""
+    token = (data_dir / "http.token").read_text().strip()
+    return httpx.Client(base_url=url, headers={"authorization": f"Bearer {token}"})
 
 
 # --- HTTP -----------------------------------------------------------------------------------
 
 
-def test_search_returns_what_query_json_prints(http_server: tuple[Server, str]) -> None:
-    server, url = http_server
-    answer = httpx.get(f"{url}/search", params={"q": "blossom end rot", "top_k": 3})
+def test_search_returns_what_query_json_prints(http_server: tuple[Server, httpx.Client]) -> None:
+    server, api = http_server
+    answer = api.get("/search", params={"q": "blossom end rot", "top_k": 3})
     assert answer.status_code == 200
     printed = json.loads(
         analyzer(server.data_dir, "query", "blossom end rot", "--top-k", "3", "--json").stdout
@@ -68,26 +78,26 @@ def test_search_returns_what_query_json_prints(http_server: tuple[Server, str]) 
     body = answer.json()
     body.pop("seconds"), printed.pop("seconds")
     assert body == printed
-    posted = httpx.post(f"{url}/search", json={"query": "blossom end rot", "top_k": 3}).json()
+    posted = api.post("/search", json={"query": "blossom end rot", "top_k": 3}).json()
     posted.pop("seconds")
     assert posted == printed
 
 
 def test_documents_similar_keywords_topics_duplicates_and_status(
-    http_server: tuple[Server, str],
+    http_server: tuple[Server, httpx.Client],
 ) -> None:
-    _, url = http_server
-    doc = httpx.get(f"{url}/documents/kitchen/bread-basics.md").json()
+    _, api = http_server
+    doc = api.get("/documents/kitchen/bread-basics.md").json()
     assert doc["title"].startswith("Bread Basics") and doc["statistics"]["chunks"] > 0
-    similar = httpx.get(f"{url}/similar/kitchen/bread-basics.md", params={"top_k": 2}).json()
+    similar = api.get("/similar/kitchen/bread-basics.md", params={"top_k": 2}).json()
     assert Path(similar["results"][0]["document"]).name == "bread-basics-copy.md"
-    assert httpx.get(f"{url}/keywords").json()["keywords"]
-    assert len(httpx.get(f"{url}/topics", params={"k": 3}).json()["topics"]) == 3
-    assert httpx.get(f"{url}/duplicates").json()["pairs"]
-    status = httpx.get(f"{url}/status").json()
+    assert api.get("/keywords").json()["keywords"]
+    assert len(api.get("/topics", params={"k": 3}).json()["topics"]) == 3
+    assert api.get("/duplicates").json()["pairs"]
+    status = api.get("/status").json()
     assert {db["name"] for db in status["databases"]} >= {"framework", "semantic_core"}
-    assert status["server"]["http"]["url"] == url
-    assert httpx.get(f"{url}/openapi.json").json()["info"]["title"] == "analyzer"
+    assert status["server"]["http"]["url"] == str(api.base_url).rstrip("/")
+    assert api.get("/openapi.json").json()["info"]["title"] == "analyzer"
 
 
 @pytest.mark.parametrize(
@@ -104,53 +114,52 @@ def test_documents_similar_keywords_topics_duplicates_and_status(
     ],
 )
 def test_bad_requests_get_a_4xx_with_one_line(
-    http_server: tuple[Server, str],
+    http_server: tuple[Server, httpx.Client],
     method: str,
     path: str,
     body: bytes | None,
     status: int,
     words: str,
 ) -> None:
-    _, url = http_server
+    _, api = http_server
     headers = {"content-type": "application/json"}
-    answer = httpx.request(method.upper(), f"{url}{path}", content=body, headers=headers)
+    answer = api.request(method.upper(), path, content=body, headers=headers)
     assert answer.status_code == status
     error = answer.json()["error"]
     assert words in error and "\n" not in error and "Traceback" not in error
 
 
 def test_an_ingest_job_reports_progress_then_its_report(
-    http_server: tuple[Server, str], tmp_path: Path
+    http_server: tuple[Server, httpx.Client], tmp_path: Path
 ) -> None:
-    _, url = http_server
+    _, api = http_server
     folder = tmp_path / "notes"
     folder.mkdir()
     for i in range(5):
         (folder / f"n{i}.txt").write_text(f"Note {i}: the otter swims at dusk.\n")
-    started = httpx.post(f"{url}/ingest", json={"paths": [str(folder)], "collection": "otters"})
+    started = api.post("/ingest", json={"paths": [str(folder)], "collection": "otters"})
     assert started.status_code == 202
     job = started.json()["job"]
-    wait_until(lambda: httpx.get(f"{url}/ingest/{job}").json()["status"] != "running")
-    finished = httpx.get(f"{url}/ingest/{job}").json()
+    wait_until(lambda: api.get(f"/ingest/{job}").json()["status"] != "running")
+    finished = api.get(f"/ingest/{job}").json()
     assert finished["status"] == "done" and finished["report"]["new"] == 5
-    found = httpx.get(f"{url}/search", params={"q": "otter", "collection": "otters"}).json()
+    found = api.get("/search", params={"q": "otter", "collection": "otters"}).json()
     assert len(found["results"]) == 5
 
 
-def test_a_token_is_required_off_loopback(corpus_dir: Path, tmp_path: Path) -> None:
-    port = free_port()
-    running = start_server(corpus_dir_copy(corpus_dir, tmp_path), "--http", f"0.0.0.0:{port}")
-    try:
-        url = f"http://127.0.0.1:{port}/status"
-        assert httpx.get(url).status_code == 401
-        assert httpx.get(url, headers={"authorization": "Bearer wrong"}).status_code == 401
-        # The token is checked before the body is read: an oversize body without it is 401.
-        search = f"http://127.0.0.1:{port}/search"
-        assert httpx.post(search, content=b"x" * 2_000_000).status_code == 401
-        log = (running.data_dir / "server.log").read_text()
-        assert "shown once" not in log  # the token is printed once, to whoever started it
-    finally:
-        stop_process(running.process)
+def test_every_request_needs_the_token_on_loopback_too(
+    http_server: tuple[Server, httpx.Client],
+) -> None:
+    running, api = http_server
+    url = str(api.base_url).rstrip("/")
+    refused = httpx.get(f"{url}/status")
+    assert refused.status_code == 401 and "http.token" in refused.json()["error"]
+    assert httpx.get(f"{url}/status", headers={"authorization": "Bearer wrong"}).status_code == 401
+    # The token is checked before the body is read: an oversize body without it is 401.
+    assert httpx.post(f"{url}/search", content=b"x" * 2_000_000).status_code == 401
+    token_file = running.data_dir / "http.token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert token_file.read_text().strip() not in (running.data_dir / "server.log").read_text()
 
 
 def corpus_dir_copy(corpus_dir: Path, tmp_path: Path) -> Path:
@@ -166,23 +175,33 @@ def corpus_dir_copy(corpus_dir: Path, tmp_path: Path) -> Path:
     return target
 
 
-def test_the_generated_token_opens_the_api(corpus_dir: Path, tmp_path: Path) -> None:
-    import re
+def test_the_token_kept_in_the_data_directory_opens_the_api_across_restarts(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
     import subprocess
 
     port = free_port()
     data = corpus_dir_copy(corpus_dir, tmp_path)
     command = [sys.executable, "-m", "analyzer", "--data-dir", str(data), "serve"]
     command += ["--foreground", "--http", f"0.0.0.0:{port}"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        token = re.search(r"token, shown once: (\S+)\)", line).group(1)
-        url = f"http://127.0.0.1:{port}/status"
-        assert httpx.get(url, headers={"authorization": f"Bearer {token}"}).status_code == 200
-    finally:
-        stop_process(process)
+    tokens = []
+    for _ in range(2):
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert f"token in {data / 'http.token'}" in line
+            token = (data / "http.token").read_text().strip()
+            tokens.append(token)
+            assert token not in line  # the line may land in a terminal's scrollback or a log
+            url = f"http://127.0.0.1:{port}/status"
+            assert httpx.get(url, headers={"authorization": f"Bearer {token}"}).status_code == 200
+            assert httpx.get(url).status_code == 401
+        finally:
+            stop_process(process)
+    assert tokens[0] == tokens[1] and len(tokens[0]) >= 32
 
 
 # --- MCP ------------------------------------------------------------------------------------
@@ -293,17 +312,17 @@ def test_watch_picks_up_created_changed_and_deleted_files(tmp_path: Path) -> Non
         stop_process(running.process)
 
 
-def test_requests_to_another_host_name_are_refused_without_a_token(
-    http_server: tuple[Server, str],
+def test_requests_to_another_host_name_are_refused_even_with_the_token(
+    http_server: tuple[Server, httpx.Client],
 ) -> None:
-    _, url = http_server
-    rebound = httpx.get(f"{url}/status", headers={"host": "attacker.example:8765"})
+    _, api = http_server
+    rebound = api.get("/status", headers={"host": "attacker.example:8765"})
     assert rebound.status_code == 403 and "127.0.0.1" in rebound.json()["error"]
-    assert httpx.get(f"{url}/status", headers={"host": "localhost:8765"}).status_code == 200
+    assert api.get("/status", headers={"host": "localhost:8765"}).status_code == 200
 
 
-def test_an_oversize_body_sent_in_chunks_is_413(http_server: tuple[Server, str]) -> None:
-    _, url = http_server
+def test_an_oversize_body_sent_in_chunks_is_413(http_server: tuple[Server, httpx.Client]) -> None:
+    _, api = http_server
 
     def chunks():  # no Content-Length: the body arrives in pieces
         yield b'{"query": "'
@@ -311,9 +330,7 @@ def test_an_oversize_body_sent_in_chunks_is_413(http_server: tuple[Server, str])
             yield b"x" * 50_000
         yield b'"}'
 
-    answer = httpx.post(
-        f"{url}/search", content=chunks(), headers={"content-type": "application/json"}
-    )
+    answer = api.post("/search", content=chunks(), headers={"content-type": "application/json"})
     assert answer.status_code == 413 and "over" in answer.json()["error"]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -31,8 +30,8 @@ def serve(
         typer.Option(
             "--http",
             metavar="HOST:PORT",
-            help="Also serve the HTTP API (extra 'server'), e.g. 127.0.0.1:8765. Any address "
-            "but loopback needs a token: ANALYZER_TOKEN, or one generated and printed once.",
+            help="Also serve the HTTP API (extra 'server'), e.g. 127.0.0.1:8765. Every request "
+            "needs the token: ANALYZER_TOKEN, or the one kept in DATA_DIR/http.token.",
         ),
     ] = None,
     idle_timeout: Annotated[
@@ -85,9 +84,10 @@ def _options(http: str | None, idle_timeout: str, watch: list[Path], collection:
     from analyzer.server.resident import ServeOptions
 
     address = _address(http) if http else None
-    token = os.environ.get("ANALYZER_TOKEN") or None  # set: required on loopback too
-    if address is not None and not ipaddress.ip_address(_resolve(address[0])).is_loopback:
-        token = token or secrets.token_urlsafe(24)
+    if address is not None:
+        _resolve(address[0])  # a host name is refused here, before anything starts
+    # The HTTP token: ANALYZER_TOKEN, else the one the server keeps in its data directory.
+    token = os.environ.get("ANALYZER_TOKEN", "").strip() or None
     return ServeOptions(
         idle_timeout_s=parse_duration(idle_timeout),
         http=address,
@@ -159,9 +159,7 @@ def ready_line(server: Any) -> str:
     line = f"analyzer serve (pid {os.getpid()}) is serving {server.data_dir}"
     http = server.extras.get("http")
     if http is not None:
-        line += f"; HTTP on {http.url}"
-        if server.options.token and not os.environ.get("ANALYZER_TOKEN"):
-            line += f" (token, shown once: {server.options.token})"
+        line += f"; HTTP on {http.url} (token in {http.token_file})"
     return line
 
 

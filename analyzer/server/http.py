@@ -3,8 +3,12 @@
 FastAPI on uvicorn, in the server's own event loop and AppContext: each endpoint
 calls one service method and returns the JSON that ``--json`` prints
 (``analyzer.views``). The OpenAPI description is at ``/openapi.json``, browsable
-at ``/docs``. Any address but loopback needs a token, sent as ``Authorization:
-Bearer TOKEN``; errors are ``{"error": "one line"}`` with a 4xx or 5xx status.
+at ``/docs``. Every request needs the server's token, sent as ``Authorization:
+Bearer TOKEN``, on loopback too: HTTP over TCP does not say which user is asking, and
+any user of the machine can reach a loopback port. The token is ``ANALYZER_TOKEN``, or
+the one kept owner-only in ``http.token`` in the data directory (made at the first
+start), so only the data directory's owner, and whoever they hand it to, gets in.
+Errors are ``{"error": "one line"}`` with a 4xx or 5xx status.
 
 No ``from __future__ import annotations`` here: FastAPI reads the endpoints'
 annotations at definition time, and they name types imported inside ``build_api``.
@@ -13,6 +17,7 @@ annotations at definition time, and they name types imported inside ``build_api`
 import asyncio
 import itertools
 import logging
+import os
 import secrets
 import socket
 import time
@@ -30,6 +35,8 @@ from analyzer.errors import (
     DatabaseUnavailableError,
     UsageError,
 )
+from analyzer.paths import is_within
+from analyzer.privacy import write_private_file
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -38,6 +45,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("analyzer.server")
 MAX_BODY_BYTES = 1024 * 1024
+TOKEN_NAME = "http.token"
+# A request's headers must arrive within this, its body within BODY_TIMEOUT_S: a client
+# that sends half a request cannot hold a connection (and its memory) forever.
+HEADER_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 30.0
+# Where a request may not send the server to read: not documents, and some of them
+# (/proc/self/environ) hold the server's own secrets. The data directory is refused too.
+NOT_DOCUMENTS = ("/proc", "/sys", "/dev")
 _EXTRA_HINT = "the HTTP API needs the 'server' extra: pip install 'analyzer[server]'"
 
 
@@ -55,16 +70,51 @@ async def start_http(server: "ResidentServer") -> asyncio.Task[None]:
     _, uvicorn = _imports()
     assert server.options.http is not None
     host, port = server.options.http
+    token = server_token(server.data_dir, server.options.token)
     listening = _bind(host, port)
-    api = build_api(server)
-    config = uvicorn.Config(api, log_level="warning", access_log=False, lifespan="off")
+    api = build_api(server, token)
+    config = uvicorn.Config(
+        api,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http=_header_deadline_protocol(),
+    )
     embedded = _embedded_uvicorn(uvicorn, config)
     task = asyncio.get_running_loop().create_task(embedded.serve(sockets=[listening]))
     bound_host, bound_port = listening.getsockname()[:2]
-    server.extras["http"] = HttpExtra(
-        embedded, task, f"http://{_url_host(bound_host)}:{bound_port}"
-    )
+    url = f"http://{_url_host(bound_host)}:{bound_port}"
+    server.extras["http"] = HttpExtra(embedded, task, url, token_path(server.data_dir))
     return task
+
+
+def token_path(data_dir: str) -> str:
+    return os.path.join(data_dir, TOKEN_NAME)
+
+
+def server_token(data_dir: str, given: str | None) -> str:
+    """The token every request must carry: ``given`` (``ANALYZER_TOKEN``), else the one in
+    ``http.token``, else a new one. Whichever it is, ``http.token`` holds it, owner-only,
+    for the owner's own tools (``curl -H "Authorization: Bearer $(cat .../http.token)"``);
+    a token kept there survives restarts, and deleting the file makes a new one."""
+    path = Path(token_path(data_dir))
+    token = given.strip() if given else _kept_token(path)
+    if token is None:
+        token = secrets.token_urlsafe(32)
+    if _kept_token(path) != token:
+        write_private_file(path, token + "\n")
+    return token
+
+
+def _kept_token(path: Path) -> str | None:
+    """The token in ``path``, if the file is ours and owner-only (else it is not trusted)."""
+    try:
+        info = path.stat()
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    private = info.st_uid == os.getuid() and not info.st_mode & 0o077
+    return text if private and text else None
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -103,9 +153,12 @@ class BodyLimit:
     (with a Content-Length or in chunks). The body is read here, up to the limit, and
     handed on whole."""
 
-    def __init__(self, app: Any, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: Any, limit: int = MAX_BODY_BYTES, timeout_s: float = BODY_TIMEOUT_S
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -117,8 +170,13 @@ class BodyLimit:
             return
         messages = []
         seen = 0
+        deadline = time.monotonic() + self.timeout_s
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                await _send_error(send, 408, f"request body not sent within {self.timeout_s:g} s")
+                return
             messages.append(message)
             seen += len(message.get("body", b""))
             if seen > self.limit:
@@ -143,15 +201,66 @@ async def _send_error(send: Any, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _header_deadline_protocol() -> type:
+    """uvicorn's HTTP/1.1 protocol, with a deadline for each request's headers.
+
+    uvicorn times out idle keep-alive connections, but not a request whose headers never
+    end: a client sending a byte a minute would hold its connection forever. The deadline
+    is armed when a connection opens and after each response, and disarmed when the next
+    request's headers are complete (the body has its own, in ``BodyLimit``).
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderDeadline(H11Protocol):  # type: ignore[misc]
+        _deadline: asyncio.TimerHandle | None = None
+        _waiting_after: Any = None  # the cycle that was current when the deadline was armed
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self._deadline is not None and self.cycle is not self._waiting_after:
+                self._disarm()  # a new request's headers are in
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._waiting_after = self.cycle
+            self._deadline = self.loop.call_later(HEADER_TIMEOUT_S, self._expired)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expired(self) -> None:
+            self._deadline = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderDeadline
+
+
 @dataclass
 class HttpExtra:
     server: Any
     task: asyncio.Task[None]
     url: str
+    token_file: str
     requests: int = 0
 
     def status(self) -> dict[str, Any]:
-        return {"url": self.url, "requests": self.requests}
+        return {"url": self.url, "token_file": self.token_file, "requests": self.requests}
 
     async def stop(self) -> None:
         self.server.should_exit = True
@@ -196,7 +305,7 @@ class IngestJob:
 # --- the API ---------------------------------------------------------------------------------
 
 
-def build_api(server: "ResidentServer") -> "FastAPI":
+def build_api(server: "ResidentServer", token: str) -> "FastAPI":
     from fastapi import Body, FastAPI, Query
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -244,15 +353,21 @@ def build_api(server: "ResidentServer") -> "FastAPI":
     # Added before the guard, so it runs inside it: a refused request's body is never read.
     api.add_middleware(BodyLimit)
 
+    on_loopback = _is_loopback_address(server.options.http[0] if server.options.http else "")
+    token_file = token_path(server.data_dir)
+
     @api.middleware("http")
     async def guard(request: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
-        token = server.options.token
-        if token and not _authorised(request.headers.get("authorization", ""), token):
-            return error(401, "missing or wrong token; send Authorization: Bearer TOKEN")
-        if not token and not _loopback_host(request.headers.get("host", "")):
-            # Without a token only this machine may ask, by its loopback name: a web page
-            # that rebinds its own name to 127.0.0.1 is refused.
+        if on_loopback and not _loopback_host(request.headers.get("host", "")):
+            # A server on loopback is asked by its loopback name: a web page that rebinds
+            # its own name to 127.0.0.1 is refused before anything else.
             return error(403, "requests must be addressed to 127.0.0.1, ::1 or localhost")
+        if not _authorised(request.headers.get("authorization", ""), token):
+            return error(
+                401,
+                "missing or wrong token; send Authorization: Bearer TOKEN, with the token "
+                f"in {token_file}",
+            )
         server.touch()
         extra = server.extras.get("http")
         if extra is not None:
@@ -353,10 +468,7 @@ def build_api(server: "ResidentServer") -> "FastAPI":
     async def ingest(body: Annotated[IngestBody, Body()]) -> dict[str, Any]:
         paths = [Path(p) for p in body.paths]
         for path in paths:
-            if not path.is_absolute():
-                raise UsageError(f"path {str(path)!r} is not absolute; send absolute paths")
-            if not path.exists():
-                raise UsageError(f"path {str(path)!r} does not exist on the server")
+            _check_ingest_path(path, server.data_dir)
         job = IngestJob(str(next(numbers)), [str(p) for p in paths], body.collection)
         jobs[job.id] = job
         options = IngestOptions(
@@ -424,11 +536,47 @@ def one_line(errors: Any) -> str:
     return f"{where}: {message}"
 
 
+def _check_ingest_path(path: Path, data_dir: str) -> None:
+    """A path a request may have the server read: absolute, existing, and neither a system
+    pseudo-file system nor the data directory itself."""
+    shown = str(path)
+    if not path.is_absolute():
+        raise UsageError(f"path {shown!r} is not absolute; send absolute paths")
+    if not path.exists():
+        raise UsageError(f"path {shown!r} does not exist on the server")
+    real = os.path.realpath(path)
+    for system in NOT_DOCUMENTS:
+        if is_within(real, system) or is_within(system, real):
+            raise UsageError(
+                f"path {shown!r} reaches {system}, which holds no documents and is not read "
+                "through the HTTP API; send folders of documents"
+            )
+    if is_within(real, os.path.realpath(data_dir)):
+        raise UsageError(f"path {shown!r} is in the data directory; send folders of documents")
+
+
+def _is_loopback_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def _loopback_host(header: str) -> bool:
     host = header.rsplit(":", 1)[0] if not header.endswith("]") else header
     return host.strip("[]").lower() in ("127.0.0.1", "localhost", "::1", "")
 
 
 def _authorised(header: str, token: str) -> bool:
+    """Whether ``header`` is ``Bearer TOKEN``, compared in constant time as bytes.
+
+    Headers arrive decoded as Latin-1 (ASGI), so encoding them back gives the bytes sent;
+    the token's bytes are its UTF-8. Strings with non-ASCII characters cannot go to
+    ``compare_digest`` as they are (it raises), bytes always can.
+    """
     scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and secrets.compare_digest(given.strip(), token)
+    sent = given.strip().encode("latin-1", "replace")
+    expected = token.encode("utf-8", "surrogateescape")
+    return scheme.lower() == "bearer" and secrets.compare_digest(sent, expected)
