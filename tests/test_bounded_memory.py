@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import socket
 import struct
 import threading
@@ -19,9 +21,12 @@ from analyzer.client import locate
 from analyzer.client.forward import _request, ask
 from analyzer.client.protocol import EXIT, MAX_REQUEST, REQUEST, FrameReader, decode_json, frame
 from analyzer.server.resident import until_hangup
+from analyzer.settings import Settings
 from modules.semantic_core.analysis.keywords import term_table
 from modules.semantic_core.analysis.topics import MAX_K, max_k, topic_terms
-from tests.helpers import cli, one_line_error
+from modules.semantic_core.ingest.extract import UnsupportedFile
+from modules.semantic_core.ingest.files import read_regular_file
+from tests.helpers import SAMPLE_DOCS, FakeModels, cli, ingest_paths, one_line_error
 from tests.test_server import Server, start_server, stop_process
 
 # --- topics -------------------------------------------------------------------------------
@@ -182,3 +187,52 @@ def test_what_a_client_writes_after_its_request_is_dropped_as_it_arrives() -> No
     discarded, peak = asyncio.run(scenario())
     assert discarded == sent
     assert peak < 8 * 1024 * 1024, f"peak {peak:,} bytes"
+
+
+# --- binary files -------------------------------------------------------------------------
+
+SPARSE_SIZE = 200 * 1024 * 1024  # a hole: no disk used, but every byte a NUL when read
+
+
+def sparse_file(path: Path) -> Path:
+    path.touch()
+    os.truncate(path, SPARSE_SIZE)
+    return path
+
+
+def test_a_text_file_with_nul_bytes_in_its_first_block_is_not_read_further(
+    tmp_path: Path,
+) -> None:
+    huge = sparse_file(tmp_path / "huge.log")
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsupportedFile, match="binary file"):
+            read_regular_file(huge, 2 * SPARSE_SIZE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024, f"peak {peak:,} bytes"
+
+
+def test_texts_with_a_byte_order_mark_and_binary_formats_are_read_whole(tmp_path: Path) -> None:
+    utf16 = tmp_path / "letter.txt"
+    utf16.write_text("Dear reader, " * 2000, encoding="utf-16")
+    assert read_regular_file(utf16, 1 << 20) == utf16.read_bytes()
+    pdf = tmp_path / "scan.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n" + b"\x00" * 20000 + b"%%EOF\n")
+    assert len(read_regular_file(pdf, 1 << 20)) == pdf.stat().st_size
+
+
+def test_ingest_skips_a_huge_sparse_file_as_binary_and_reads_pdf_and_docx(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    sparse_file(folder / "huge.txt")
+    for sample in ("science/astronomy/dark-skies.pdf", "money/compound-interest.docx"):
+        shutil.copy(SAMPLE_DOCS / sample, folder)
+    (folder / "note.md").write_text("# Herons\n\nThe heron waits by the pond.\n")
+    report = ingest_paths(settings, folder, models=FakeModels(), max_file_size=2 * SPARSE_SIZE)
+    assert report.summary()["new"] == 3
+    skipped = {Path(p.path).name: p.reason for p in report.problems}
+    assert skipped == {"huge.txt": "binary file (contains NUL bytes)"}

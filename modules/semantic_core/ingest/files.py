@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import fnmatch
 import os
@@ -11,9 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyzer.paths import absolute, is_within
+from modules.semantic_core.ingest.extract import UnsupportedFile, format_of
+from modules.semantic_core.ingest.extract.text import SNIFF_BYTES
 
 JUNK_DIRECTORIES = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
 DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024
+BINARY_FORMATS = frozenset({"pdf", "docx"})  # binary by design: read whole, never sniffed
+# A text in UTF-16 or UTF-32 holds NUL bytes; its byte order mark says it is text.
+TEXT_BOMS = (
+    codecs.BOM_UTF8,
+    codecs.BOM_UTF16_LE,
+    codecs.BOM_UTF16_BE,
+    codecs.BOM_UTF32_LE,
+    codecs.BOM_UTF32_BE,
+)
 
 
 @dataclass(frozen=True)
@@ -234,6 +246,9 @@ def read_regular_file(path: str | Path, limit: int) -> bytearray:
 
     Opened non-blocking, so a file swapped for a named pipe after the scan cannot hang us.
     Read into one buffer of the file's size, so a large file is held once, not twice.
+    A file read as text (any format but PDF and DOCX) with NUL bytes in its first block
+    raises ``UnsupportedFile`` before the rest is read: extraction would skip it as
+    binary anyway, and a 1 GB sparse file once took 2 GB to learn that.
     """
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
@@ -242,6 +257,8 @@ def read_regular_file(path: str | Path, limit: int) -> bytearray:
             raise OSError(f"not a regular file ({_kind(info.st_mode)})")
         if info.st_size > limit:
             raise OSError(f"grew past the size cap ({info.st_size:,} bytes)")
+        if format_of(Path(path)) not in BINARY_FORMATS and binary_at_start(fd):
+            raise UnsupportedFile("binary file (contains NUL bytes)")
         with open(fd, "rb", buffering=0, closefd=False) as raw:
             data = bytearray(info.st_size)
             with memoryview(data) as view:
@@ -256,6 +273,13 @@ def read_regular_file(path: str | Path, limit: int) -> bytearray:
         return data
     finally:
         os.close(fd)
+
+
+def binary_at_start(fd: int) -> bool:
+    """Whether the file's first block holds NUL bytes and no byte order mark: the verdict
+    that text extraction (``decode_text``) gives, read from that block alone."""
+    head = os.pread(fd, SNIFF_BYTES, 0)
+    return b"\x00" in head and not head.startswith(TEXT_BOMS)
 
 
 def parse_size(text: str) -> int:

@@ -255,6 +255,9 @@ class IngestRun:
             reason = f"cannot read ({exc.strerror or exc})"
             batch.problems.append(Problem(path, "failed", reason))
             return
+        except UnsupportedFile as exc:  # binary by its first block: the rest is never read
+            batch.problems.append(Problem(path, "skipped", str(exc)))
+            return
         digest = hashlib.sha256(data).hexdigest()
         if previous is not None and not force and previous.content_hash == digest:
             batch.unchanged += 1
