@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import logging
 import os
+import re
 import secrets
 import socket
 import time
@@ -309,7 +310,7 @@ def build_api(server: "ResidentServer", token: str) -> "FastAPI":
     from fastapi import Body, FastAPI, Query
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, Field
+    from pydantic import AfterValidator, BaseModel, Field
     from starlette.exceptions import HTTPException
 
     from analyzer import __version__
@@ -321,6 +322,8 @@ def build_api(server: "ResidentServer", token: str) -> "FastAPI":
 
     app = server.app
     assert app is not None
+    # Every string a request carries, in a body, a query or a path.
+    Text = Annotated[str, AfterValidator(plain_text)]  # noqa: N806 - a type, named as one
     services = semantic_core(app)
     jobs: dict[str, IngestJob] = {}
     numbers = itertools.count(1)
@@ -344,6 +347,12 @@ def build_api(server: "ResidentServer", token: str) -> "FastAPI":
     @api.exception_handler(HTTPException)
     async def http_error(request: Any, exc: HTTPException) -> JSONResponse:
         return error(exc.status_code, str(exc.detail))
+
+    @api.exception_handler(UnicodeError)
+    async def not_text(request: Any, exc: UnicodeError) -> JSONResponse:
+        # A backstop: ``plain_text`` refuses such strings where they come in.
+        log.warning("HTTP %s %s: %s", request.method, request.url.path, exc)
+        return error(400, "the request holds text that is not valid Unicode; send UTF-8")
 
     @api.exception_handler(Exception)
     async def unexpected(request: Any, exc: Exception) -> JSONResponse:
@@ -375,19 +384,19 @@ def build_api(server: "ResidentServer", token: str) -> "FastAPI":
         return await call_next(request)
 
     class SearchBody(BaseModel):
-        query: str
-        collection: str = "default"
+        query: Text
+        collection: Text = "default"
         top_k: int = Field(10, ge=1, le=1000)
         mode: Mode = Mode.HYBRID
-        path: str | None = None
+        path: Text | None = None
         min_score: float | None = None
         chunks: bool = False
 
     class IngestBody(BaseModel):
-        paths: list[str] = Field(min_length=1)
-        collection: str = "default"
-        include: list[str] = []
-        exclude: list[str] = []
+        paths: list[Text] = Field(min_length=1)
+        collection: Text = "default"
+        include: list[Text] = []
+        exclude: list[Text] = []
         prune: bool = False
         force: bool = False
 
@@ -409,11 +418,11 @@ def build_api(server: "ResidentServer", token: str) -> "FastAPI":
 
     @api.get("/search", summary="Search a collection (the JSON of analyzer query --json)")
     async def search_get(
-        q: Annotated[str, Query(description="What to search for.")],
-        collection: str = "default",
+        q: Annotated[Text, Query(description="What to search for.")],
+        collection: Text = "default",
         top_k: Annotated[int, Query(ge=1, le=1000)] = 10,
         mode: Mode = Mode.HYBRID,
-        path: str | None = None,
+        path: Text | None = None,
         min_score: float | None = None,
         chunks: bool = False,
     ) -> dict[str, Any]:
@@ -433,34 +442,34 @@ def build_api(server: "ResidentServer", token: str) -> "FastAPI":
         return await run_search(body)
 
     @api.get("/documents/{document:path}", summary="One document (analyzer show --json)")
-    async def document(document: str, collection: str = "default") -> dict[str, Any]:
+    async def document(document: Text, collection: Text = "default") -> dict[str, Any]:
         return views.profile_json(await services.analysis.show(document, collection))
 
     @api.get("/similar/{document:path}", summary="Documents similar to one")
     async def similar(
-        document: str,
-        collection: str = "default",
+        document: Text,
+        collection: Text = "default",
         top_k: Annotated[int, Query(ge=1, le=1000)] = 10,
     ) -> dict[str, Any]:
         return views.similar_json(await services.analysis.similar(document, collection, top_k))
 
     @api.get("/duplicates", summary="Exact and near-duplicate pairs (the scan is stored)")
     async def duplicates(
-        collection: str = "default", threshold: Annotated[float, Query(ge=0.5, le=1.0)] = 0.9
+        collection: Text = "default", threshold: Annotated[float, Query(ge=0.5, le=1.0)] = 0.9
     ) -> dict[str, Any]:
         return views.duplicates_json(await services.analysis.duplicates(collection, threshold))
 
     @api.get("/keywords", summary="Keywords of a document, or of the whole collection")
     async def keywords(
-        collection: str = "default",
-        document: str | None = None,
+        collection: Text = "default",
+        document: Text | None = None,
         top: Annotated[int, Query(ge=1, le=30)] = 10,
     ) -> dict[str, Any]:
         return views.keywords_json(await services.analysis.keywords(document, collection, top))
 
     @api.get("/topics", summary="Topics of a collection (k-means over document vectors)")
     async def topics(
-        collection: str = "default", k: Annotated[int | None, Query(ge=2, le=50)] = None
+        collection: Text = "default", k: Annotated[int | None, Query(ge=2, le=50)] = None
     ) -> dict[str, Any]:
         return views.topics_json(await services.analysis.topics(collection, k))
 
@@ -524,13 +533,26 @@ def status_of(exc: AnalyzerError) -> int:
     return 422
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def plain_text(value: str) -> str:
+    """A string a request may carry: without NUL (PostgreSQL's text cannot hold it) and
+    without lone surrogates (JSON's ``\\ud800`` escapes: no database stores one)."""
+    if "\x00" in value:
+        raise ValueError("holds a NUL character; send text without it")
+    if _SURROGATE.search(value):
+        raise ValueError("holds a lone surrogate such as \\ud800, which is not text; send UTF-8")
+    return value
+
+
 def one_line(errors: Any) -> str:
     """The first validation error as one line: where, and what is wrong."""
     if not errors:
         return "bad request"
     first = errors[0]
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
-    message = str(first.get("msg", "invalid"))
+    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
     if first.get("type") == "json_invalid":
         return f"the body is not valid JSON ({message})"
     return f"{where}: {message}"
