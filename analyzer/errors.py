@@ -28,7 +28,7 @@ Modules add their own, next to the code that raises them:
 
     AnalyzerError
     ├── semantic_core.collections: CollectionNotFoundError, EmptyCollectionError,
-    │                               ModelMismatchError
+    │                               ModelMismatchError, CollectionDroppedError
     ├── semantic_core.embeddings.registry: ModelError
     ├── semantic_core.analysis.corpus: DocumentNotFoundError, AmbiguousDocumentError
     └── semantic_core.analysis.topics: TooFewDocumentsError

@@ -126,12 +126,13 @@ def test_a_revision_1_semantic_core_database_is_upgraded_and_keeps_its_rows(
 ) -> None:
     path = settings.data_dir / "semantic_core.db"
     on_postgres = server_url(path) is not None
-    as_revision_1(  # revision 1: no generation, no search vector, no source locations
+    as_revision_1(  # revision 1: no generation, search vector, source locations, epoch
         settings,
         path,
         "INSERT INTO collections (name, model_id, dimension, settings, created_at, "
         "updated_at) VALUES ('kept', 'm', 4, '{}', '2026-01-01', '2026-01-01')",
         "ALTER TABLE collections DROP COLUMN generation",
+        "ALTER TABLE collections DROP COLUMN epoch",
         "ALTER TABLE chunks DROP COLUMN source_line",
         "ALTER TABLE chunks DROP COLUMN page",
         *(["ALTER TABLE chunks DROP COLUMN search"] if on_postgres else []),

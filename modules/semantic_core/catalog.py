@@ -3,8 +3,8 @@
 Every read and write goes through the CRUD service. Removing documents or dropping a
 collection deletes their rows in one transaction; chunks, their full-text entries and
 stored analysis results go with them (foreign keys cascade, and the index follows its
-table), and the collection's generation moves on, so no process answers from memory
-about what is gone.
+table), and the collection's generation moves on (or, dropped, its epoch is gone
+with it), so no process answers from memory about what is gone.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ class CatalogService:
         corpus = Corpus(self._crud)
         refs = {ref.id: ref for ref in [await corpus.resolve(found, r) for r in references]}
         async with self._crud.transaction(Document) as session:
+            await next_generation(self._crud, found, session, command="remove")
             await self._crud.delete_where(Document, {"id": list(refs)}, session=session)
-            await next_generation(self._crud, found.id, session)
         return sorted(refs.values(), key=lambda ref: ref.path)
 
     async def drop(self, name: str) -> CollectionSummary:

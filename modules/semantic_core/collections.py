@@ -20,6 +20,10 @@ class EmptyCollectionError(AnalyzerError):
     """A collection with no documents in it yet."""
 
 
+class CollectionDroppedError(AnalyzerError):
+    """A collection dropped by another process while a command was writing to it."""
+
+
 class ModelMismatchError(AnalyzerError):
     """A collection embedded with one model, used with another."""
 
@@ -75,29 +79,58 @@ def model_mismatch(collection: Collection, model: ModelIdentity) -> ModelMismatc
     )
 
 
-async def next_generation(crud: CRUDService, collection_id: int, session: Any) -> None:
+async def next_generation(
+    crud: CRUDService, collection: Collection, session: Any, *, command: str
+) -> None:
     """Mark a collection as changed, in the transaction that changes its documents or
-    chunks: every write that does must call this."""
-    await crud.update_where(
+    chunks: every write that does must call this, before its first change.
+
+    The update matches the collection's row by id and epoch, so it finds nothing once
+    the collection is dropped, or dropped and made again (SQLite gives the new row the
+    old id): then ``command`` (what the user ran, such as ``ingest``) stops with
+    ``CollectionDroppedError`` instead of writing rows that a foreign key refuses, or
+    that land in another collection. On PostgreSQL the update also locks the row, so a
+    drop that comes after it waits for this transaction to end."""
+    changed = await crud.update_where(
         Collection,
-        {"id": collection_id},
+        {"id": collection.id, "epoch": collection.epoch},
         {"generation": Collection.generation + 1},
         session=session,
+    )
+    if not changed:
+        raise collection_dropped(collection, command)
+
+
+async def check_still_there(
+    crud: CRUDService, collection: Collection, session: Any, *, command: str
+) -> None:
+    """Like ``next_generation`` for a write that changes no content (a file's mtime)."""
+    if not await crud.exists(
+        Collection, {"id": collection.id, "epoch": collection.epoch}, session=session
+    ):
+        raise collection_dropped(collection, command)
+
+
+def collection_dropped(collection: Collection, command: str) -> CollectionDroppedError:
+    return CollectionDroppedError(
+        f"collection {collection.name!r} was dropped while this {command} ran, and what it "
+        f"had written went with it; run the {command} again"
     )
 
 
 class GenerationCache:
     """Values read or computed from a collection, each kept while the collection stays at
-    the generation it was made from: a long-lived process answers from memory until a
-    write anywhere changes the collection."""
+    the version it was made from (``Collection.version``: its epoch and generation): a
+    long-lived process answers from memory until a write anywhere changes the
+    collection, or the collection is dropped and made again under the same id."""
 
     def __init__(self) -> None:
-        self._kept: dict[Hashable, tuple[int, Any]] = {}
+        self._kept: dict[Hashable, tuple[Hashable, Any]] = {}
 
-    def get(self, key: Hashable, generation: int) -> Any | None:
+    def get(self, key: Hashable, version: Hashable) -> Any | None:
         found = self._kept.get(key)
-        return found[1] if found is not None and found[0] == generation else None
+        return found[1] if found is not None and found[0] == version else None
 
-    def put(self, key: Hashable, generation: int, value: Any) -> Any:
-        self._kept[key] = (generation, value)
+    def put(self, key: Hashable, version: Hashable, value: Any) -> Any:
+        self._kept[key] = (version, value)
         return value

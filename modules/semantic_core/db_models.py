@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from sqlalchemy import (
@@ -22,18 +23,34 @@ from modules.core.database.db_models import SQLiteJSON, UTCDateTime, get_databas
 from modules.semantic_core.index import fulltext_postgres, fulltext_sqlite, vectors_postgres
 
 DATABASE_NAME = "semantic_core"
-SCHEMA_REVISION = 5
+SCHEMA_REVISION = 6
 
 Base = get_database_base(DATABASE_NAME)
+
+
+def new_epoch() -> str:
+    """A value no other collection row has had: 128 random bits."""
+    return uuid.uuid4().hex
 
 
 class Collection(Base):
     """A named set of documents embedded with one model.
 
     ``generation`` goes up in the same transaction as every write that changes the
-    collection's documents or chunks, so a long-lived process keys what it keeps in
-    memory (vector matrices, keyword and duplicate results) by it and never answers
-    from stale data, whichever process wrote.
+    collection's documents or chunks. It counts changes to one row only: a collection
+    dropped and made again restarts at 1, and SQLite gives the new row the old row's
+    id (and its documents and chunks the old ids too). So ``epoch``, drawn at random
+    when the row is made and never changed, tells two lives of a name apart, and a
+    long-lived process keys what it keeps in memory (vector matrices, paths, keyword
+    and duplicate results) by ``version``, which never repeats for other contents,
+    whichever process wrote.
+
+    A random epoch rather than ``AUTOINCREMENT`` ids: it is one column added the same
+    way on SQLite and PostgreSQL (``AUTOINCREMENT`` means rebuilding the table every
+    other table points at, on SQLite alone), and it also tells apart databases that
+    share ids, such as a file restored from a backup or put in place by another
+    process while a server runs. A writer checks it too, so an ingest never writes
+    into a collection that took the place of the one it opened.
     """
 
     __tablename__ = "collections"
@@ -44,8 +61,16 @@ class Collection(Base):
     dimension: Mapped[int] = mapped_column(Integer)
     settings: Mapped[dict[str, Any]] = mapped_column(SQLiteJSON, default=dict)
     generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The database's default ('') is the one revision 6 added the column with; the
+    # application always draws an epoch.
+    epoch: Mapped[str] = mapped_column(String(32), default=new_epoch, server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    @property
+    def version(self) -> tuple[str, int]:
+        """What the collection holds now, as a key that never repeats for other contents."""
+        return (self.epoch, self.generation)
 
 
 class Document(Base):
@@ -189,9 +214,23 @@ def _add_source_locations(connection: Connection) -> None:
     )
 
 
+def _add_epochs(connection: Connection) -> None:
+    """Collections learn their epoch (see ``Collection``); each existing row draws its own."""
+    connection.execute(
+        text("ALTER TABLE collections ADD COLUMN epoch VARCHAR(32) NOT NULL DEFAULT ''")
+    )
+    ids = connection.execute(text("SELECT id FROM collections")).scalars().all()
+    for collection_id in ids:
+        connection.execute(
+            text("UPDATE collections SET epoch = :epoch WHERE id = :id"),
+            {"epoch": new_epoch(), "id": collection_id},
+        )
+
+
 MIGRATIONS = {
     2: _add_generation,
     3: fulltext_postgres.upgrade,
     4: vectors_postgres.upgrade,
     5: _add_source_locations,
+    6: _add_epochs,
 }

@@ -39,8 +39,9 @@ class Corpus:
     """Read access to collections for analysis; every read goes through the CRUD service.
 
     What is costly to read again (document vectors, the keyword table) is kept per
-    collection while its generation stays the same, so a long-lived process answers
-    from memory until a write anywhere changes the collection.
+    collection while its version (epoch and generation) stays the same, so a
+    long-lived process answers from memory until a write anywhere changes the
+    collection, or it is dropped and made again.
     """
 
     def __init__(self, crud: CRUDService) -> None:
@@ -48,11 +49,11 @@ class Corpus:
         self._kept = GenerationCache()
 
     def kept(self, kind: str, collection: Collection) -> Any | None:
-        """What ``keep`` stored for ``collection`` at its current generation, else None."""
-        return self._kept.get((kind, collection.id), collection.generation)
+        """What ``keep`` stored for ``collection`` at its current version, else None."""
+        return self._kept.get((kind, collection.id), collection.version)
 
     def keep(self, kind: str, collection: Collection, value: Any) -> Any:
-        return self._kept.put((kind, collection.id), collection.generation, value)
+        return self._kept.put((kind, collection.id), collection.version, value)
 
     async def collection(self, name: str) -> Collection:
         """The collection called ``name``; it must hold at least one document."""

@@ -7,6 +7,7 @@ full-text work to the adapter of the database's dialect.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,9 +36,9 @@ class ChunkMatrix:
 class SearchIndex:
     def __init__(self, database: DatabaseService) -> None:
         self._database = database
-        # collection id -> (generation, matrix): one matrix per collection, the newest read.
+        # collection id -> (version, matrix): one matrix per collection, the newest read.
         self._matrices = GenerationCache()
-        # collection id -> (generation, (chunks, average length)): BM25's on PostgreSQL.
+        # collection id -> (version, (chunks, average length)): BM25's on PostgreSQL.
         self._fulltext_statistics = GenerationCache()
         self._vectors_in_database: bool | None = None  # looked up once per process
 
@@ -70,22 +71,23 @@ class SearchIndex:
     async def keyword(
         self,
         collection_id: int,
-        generation: int,
+        version: Hashable,
         query: str,
         limit: int,
         path_glob: str | None,
         trigram: bool = False,
     ) -> list[tuple[int, int, float]]:
         """(chunk id, document id, score; higher is better) for the words of ``query``:
-        BM25 on both SQLite (FTS5's) and PostgreSQL (computed in SQL; no trigram index)."""
+        BM25 on both SQLite (FTS5's) and PostgreSQL (computed in SQL; no trigram index).
+        ``version``: the collection's (``Collection.version``), which keys what is kept."""
         dialect = self._dialect()
         async with self._database.read_session(DATABASE_NAME) as session:
             if dialect == "postgresql":
-                statistics = self._fulltext_statistics.get(collection_id, generation)
+                statistics = self._fulltext_statistics.get(collection_id, version)
                 if statistics is None:
                     statistics = self._fulltext_statistics.put(
                         collection_id,
-                        generation,
+                        version,
                         await fulltext_postgres.collection_statistics(session, collection_id),
                     )
                 return await fulltext_postgres.keyword_search(
@@ -121,14 +123,14 @@ class SearchIndex:
         async with self._database.read_session(DATABASE_NAME) as session:
             return await vectors_postgres.nearest(session, collection_id, vector, limit, path_glob)
 
-    async def chunk_matrix(self, collection_id: int, generation: int) -> ChunkMatrix:
+    async def chunk_matrix(self, collection_id: int, version: Hashable) -> ChunkMatrix:
         """All chunk vectors of a collection, decoded in one numpy call, kept while the
-        collection stays at ``generation``."""
+        collection stays at ``version`` (``Collection.version``)."""
         import numpy as np
 
         from modules.semantic_core.vectors import from_blobs, normalise_rows
 
-        cached = self._matrices.get(collection_id, generation)
+        cached = self._matrices.get(collection_id, version)
         if cached is not None:
             return cached
         sql = (
@@ -149,7 +151,7 @@ class SearchIndex:
                 np.asarray(docs, dtype=np.int64),
                 normalise_rows(from_blobs(blobs, dimension)),
             )
-        return self._matrices.put(collection_id, generation, matrix)
+        return self._matrices.put(collection_id, version, matrix)
 
     async def chunk_texts(self, chunk_ids: list[int]) -> dict[int, tuple[str, str]]:
         """(heading, text) of the given chunks."""

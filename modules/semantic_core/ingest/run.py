@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from analyzer.errors import AnalyzerError, ConflictError
 from analyzer.paths import absolute, is_within, storable
 from modules.core.database.crud_service import CRUDService
-from modules.semantic_core.collections import next_generation
+from modules.semantic_core.collections import check_still_there, next_generation
 from modules.semantic_core.db_models import Chunk, Collection, Document
 from modules.semantic_core.embeddings.inputs import chunk_passage
 from modules.semantic_core.embeddings.registry import NamedEmbedder
@@ -184,6 +184,7 @@ class IngestRun:
         inputs = (chunk_passage(heading, text) for _, _, heading, text in rows)
         vectors = await asyncio.to_thread(_embed, self.embedder, inputs, len(rows))
         async with self.crud.transaction(Chunk) as session:
+            await self._next_generation(session)
             for (chunk_id, *_), vector in zip(rows, vectors, strict=True):
                 await self.crud.update_where(
                     Chunk, {"id": chunk_id}, {"embedding": to_blob(vector)}, session=session
@@ -191,7 +192,6 @@ class IngestRun:
             await _store_document_vectors(self.crud, rows, vectors, session)
             await self._forget_vectors(redo, session)
             await self._bind_model(session)
-            await self._next_generation(session)
         self.report.reembedded = len(rows)
 
     async def _stored_chunks_of(self, document_ids: list[int]) -> list[tuple[Any, ...]]:
@@ -478,6 +478,12 @@ class IngestRun:
         # Other writers of this collection wait here until this transaction ends, so the
         # look at what they wrote below cannot go stale before this one writes.
         await crud.serialize(Collection, self.collection.id, session=session)
+        # First, as the check that the collection is still the one this run opened: a
+        # collection dropped meanwhile ends the run (see ``next_generation``).
+        if prepared:
+            await self._next_generation(session)
+        else:
+            await check_still_there(crud, self.collection, session, command="ingest")
         prepared, unchanged = await self._settle_against_other_writers(prepared, session)
         for doc_id, size, mtime_ns in touched:
             await crud.update_where(
@@ -505,8 +511,6 @@ class IngestRun:
         ]
         for rows in _chunk_rows(owners, WRITE_BATCH_CHUNKS):
             chunks += await crud.bulk_insert(Chunk, rows, session=session)
-        if prepared:
-            await self._next_generation(session)
         return _Written(
             new=len(new_docs), updated=len(replaced), unchanged=unchanged, chunks=chunks
         )
@@ -535,7 +539,7 @@ class IngestRun:
         return [p for p in prepared if storable(p.path) not in same], len(same)
 
     async def _next_generation(self, session: Any) -> None:
-        await next_generation(self.crud, self.collection.id, session)
+        await next_generation(self.crud, self.collection, session, command="ingest")
 
     # --- step: prune ---------------------------------------------------------------
 
@@ -553,10 +557,10 @@ class IngestRun:
     async def prune(self, vanished: list[int]) -> None:
         if vanished:
             async with self.crud.transaction(Document) as session:
+                await self._next_generation(session)
                 self.report.pruned = await self.crud.delete_where(
                     Document, {"id": vanished}, session=session
                 )
-                await self._next_generation(session)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -24,6 +24,13 @@ Each call is one run, in named steps:
 A first cancellation (Ctrl-C) stops the run after the batch in hand; its report says
 what was stored and that it was interrupted, and nothing is pruned (see ``run``).
 
+A collection dropped by another process while the run writes to it (``collections
+drop``, perhaps followed by a new collection of the same name) ends the run at its
+next write with ``CollectionDroppedError``: every write first checks, in its own
+transaction, that the collection is still the row the run opened (id and epoch), so
+nothing is counted as written that the drop took away, and nothing lands in the
+collection that took its place.
+
 A crash loses at most the batch in flight, and the next run picks it up.
 """
 

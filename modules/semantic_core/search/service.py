@@ -192,7 +192,7 @@ class SearchService:
         if mode in (Mode.KEYWORD, Mode.HYBRID):
             trigram = bool(collection.settings.get("trigram")) and has_cjk(text)
             hits = await self._index.keyword(
-                collection.id, collection.generation, text, fetch, glob, trigram
+                collection.id, collection.version, text, fetch, glob, trigram
             )
             candidates = grouped("keyword", hits, options.chunks, fusion.second_look_chunks)
         needs_fill = mode is Mode.HYBRID and len(candidates) < max(
@@ -214,7 +214,7 @@ class SearchService:
                 raise model_mismatch(collection, encoder)
             vector = encoder.encode([text])[0]
             return await self._index.nearest_in_database(collection.id, vector, limit, glob)
-        matrix = await self._index.chunk_matrix(collection.id, collection.generation)
+        matrix = await self._index.chunk_matrix(collection.id, collection.version)
         if matrix.vectors.shape[0] == 0:
             return []
         if matrix.vectors.shape[1] != encoder.dimension:
@@ -242,12 +242,12 @@ class SearchService:
     async def _documents_matching(self, collection: Collection, glob: str) -> Any:
         import numpy as np
 
-        paths = self._paths.get(collection.id, collection.generation)
+        paths = self._paths.get(collection.id, collection.version)
         if paths is None:
             rows = await self._crud.values(
                 Document, ["id", "path"], filters={"collection_id": collection.id}
             )
-            paths = self._paths.put(collection.id, collection.generation, dict(rows))
+            paths = self._paths.put(collection.id, collection.version, dict(rows))
         return np.asarray(
             [i for i, p in paths.items() if fnmatch.fnmatchcase(p, glob)], dtype=np.int64
         )
