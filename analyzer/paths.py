@@ -85,6 +85,14 @@ def from_storage(path: str) -> str:
     return _STORED.sub(lambda m: chr(ord(m.group()) - _SHIFT), path)
 
 
+_OTHER_SURROGATES = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+
+
 def shown(path: str) -> str:
-    """``path`` for people: bytes that are not UTF-8 as ``\\xNN``, the rest as it is."""
-    return from_storage(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """``path`` for people: bytes that are not UTF-8 as ``\\xNN``, the rest as it is.
+
+    A surrogate that stands for no byte (JSON can spell one, ``\\ud800``) is shown as its
+    escape: it comes from no file name, and UTF-8 cannot encode it.
+    """
+    text = _OTHER_SURROGATES.sub(lambda m: f"\\u{ord(m.group()):04x}", from_storage(path))
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from analyzer import ui
-from analyzer.cli.params import CsvOption, JsonOption, NlOption, TsvOption, output_form
+from analyzer.cli.params import (
+    MAX_LINE,
+    MAX_PAGE,
+    MAX_TOP_K,
+    CsvOption,
+    JsonOption,
+    NlOption,
+    TsvOption,
+    collection_name,
+    output_form,
+)
 from analyzer.cli.runner import run_command
 from analyzer.errors import UsageError
 from analyzer.paths import location
@@ -35,13 +45,20 @@ DOC_HELP = (
     "A document: its path (as ingested, or relative to here), its uid, or the end of its path."
 )
 DocArgument = Annotated[str, typer.Argument(metavar="DOC", help=DOC_HELP, show_default=False)]
-CollectionOption = Annotated[str, typer.Option("--collection", "-c", help="Collection to analyse.")]
+CollectionOption = Annotated[
+    str,
+    typer.Option(
+        "--collection", "-c", help="Collection to analyse.", callback=collection_name
+    ),
+]
 
 
 def similar(
     ctx: typer.Context,
     document: DocArgument,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many documents.")] = 10,
+    top_k: Annotated[
+        int, typer.Option("--top-k", "-k", min=1, max=MAX_TOP_K, help="How many documents.")
+    ] = 10,
     collection: CollectionOption = "default",
     json_output: JsonOption = False,
     csv: CsvOption = False,
@@ -165,7 +182,11 @@ def show(
     page: Annotated[
         int | None,
         typer.Option(
-            "--page", min=1, metavar="N", help="Print page N of a PDF instead (path#page=N)."
+            "--page",
+            min=1,
+            max=MAX_PAGE,
+            metavar="N",
+            help="Print page N of a PDF instead (path#page=N).",
         ),
     ] = None,
     json_output: JsonOption = False,
@@ -204,6 +225,11 @@ def _show_text(
             first, last = parse_line_range(lines)
         except UsageError as exc:
             raise typer.BadParameter(exc.message, param_hint="--lines") from None
+        if last > MAX_LINE:
+            raise typer.BadParameter(
+                f"{lines!r} goes past line {MAX_LINE}, the last a document can have",
+                param_hint="--lines",
+            )
 
     async def work(app: AppContext) -> DocumentLines:
         return await semantic_core(app).analysis.lines(document, first, last, collection, page)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,12 +16,26 @@ from analyzer.cli.examples import examples
 from analyzer.cli.runner import CliState
 from analyzer.client.command_line import HELP_OPTIONS, hoisted
 
+# What no command line of a shell can carry: NUL, and surrogates other than U+DC80 to
+# U+DCFF, Python's stand-ins for bytes that are not UTF-8 (PEP 383). Only a request sent
+# to a server (the socket, MCP) can hold them; nothing below the root is asked to cope.
+_NOT_AN_ARGUMENT = re.compile("[\0\ud800-\udc7f\udd00-\udfff]")
+
 
 class _Root(TyperGroup):
     """The root command: global options are read before or after the command."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         # ctx: the Context of the click that Typer bundles, which it does not export.
+        for position, token in enumerate(args, start=1):
+            if _NOT_AN_ARGUMENT.search(token):
+                what = "a NUL" if "\0" in token else "a surrogate that is no byte"
+                raise typer.BadParameter(
+                    f"{token[:60]!r} holds {what}, which no command line can carry; "
+                    "pass text or a file name",
+                    ctx=ctx,
+                    param_hint=f"argument {position}",
+                )
         return super().parse_args(ctx, hoisted(args))
 
 
@@ -46,7 +61,7 @@ def _print_version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     data_dir: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--data-dir",
             help="Where the databases live, given before or after the command "
@@ -78,8 +93,19 @@ def root(
 ) -> None:
     state = ctx.ensure_object(CliState)
     if data_dir is not None:
-        state.data_dir = data_dir
+        state.data_dir = _data_dir(data_dir)
     state.debug = state.debug or debug
+
+
+def _data_dir(given: str) -> Path:
+    """--data-dir's directory; an empty one is refused, as the working directory it would
+    silently become is never what was meant (ANALYZER_DATA_DIR="" means unset instead)."""
+    if not given:
+        raise typer.BadParameter(
+            "'' names no directory; give one, or leave the option out for the default",
+            param_hint="'--data-dir'",
+        )
+    return Path(given)
 
 
 COMMANDS: list[tuple[str, Callable[..., None]]] = [

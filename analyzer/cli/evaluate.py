@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from analyzer import ui
-from analyzer.cli.params import existing
+from analyzer.cli.params import collection_name, existing
 from analyzer.cli.runner import run_command
 from analyzer.views import eval_json
 from modules.semantic_core.module import semantic_core
@@ -41,7 +41,10 @@ def evaluate(
     collection: Annotated[
         str | None,
         typer.Option(
-            "--collection", "-c", help="Scratch collection (default: eval-<directory name>)."
+            "--collection",
+            "-c",
+            help="Scratch collection (default: eval-<directory name>).",
+            callback=collection_name,
         ),
     ] = None,
     json_output: Annotated[

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from analyzer import ui
-from analyzer.cli.params import existing
+from analyzer.cli.params import collection_name, existing
 from analyzer.cli.runner import CliState, run_command
 from analyzer.views import ingest_hints, ingest_json
 from modules.semantic_core.ingest.extract.base import DEFAULT_FILE_SECONDS
@@ -37,7 +37,10 @@ def ingest(
         list[Path], typer.Argument(help="Files or directories (walked recursively).")
     ],
     collection: Annotated[
-        str, typer.Option("--collection", "-c", help="Collection to ingest into.")
+        str,
+        typer.Option(
+            "--collection", "-c", help="Collection to ingest into.", callback=collection_name
+        ),
     ] = "default",
     include: Annotated[
         list[str] | None, typer.Option(help="Only files matching this glob (repeatable).")

@@ -8,7 +8,15 @@ import typer
 
 from analyzer import ui
 from analyzer.cli.examples import examples
-from analyzer.cli.params import CsvOption, JsonOption, NlOption, TsvOption, output_form
+from analyzer.cli.params import (
+    CsvOption,
+    JsonOption,
+    NlOption,
+    TsvOption,
+    collection_name,
+    name_text,
+    output_form,
+)
 from analyzer.cli.runner import reported_errors, run_command
 from analyzer.errors import UsageError
 from analyzer.views import collection_json, collections_json, documents_json, removed_json
@@ -19,7 +27,9 @@ if TYPE_CHECKING:
     from modules.semantic_core.catalog import CollectionSummary, DocumentSummary
     from modules.semantic_core.documents import DocumentRef
 
-CollectionOption = Annotated[str, typer.Option("--collection", "-c", help="The collection.")]
+CollectionOption = Annotated[
+    str, typer.Option("--collection", "-c", help="The collection.", callback=collection_name)
+]
 
 collections_app = typer.Typer(
     help="List collections (documents, chunks, model, last ingest); drop one.",
@@ -55,7 +65,14 @@ def _render_collections(found: list[CollectionSummary]) -> None:
 @collections_app.command("drop", epilog=examples("collections drop"))
 def drop(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The collection to drop.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help="The collection to drop.",
+            callback=lambda value: name_text(value, "'NAME'"),
+        ),
+    ],
     yes: Annotated[bool, typer.Option("--yes", help="Drop without asking.")] = False,
     json_output: JsonOption = False,
 ) -> None:

@@ -6,14 +6,53 @@ Paths are checked against the working directory of the person who typed them
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from analyzer.paths import absolute
+from analyzer.paths import absolute, shown
 
 Kind = Literal["path", "file", "directory"]
+
+# Bounds of the integer options: far above any real use, far below what a database column
+# or a C long holds (2**63 overflowed them). The HTTP API bounds top_k the same way.
+MAX_TOP_K = 1000
+MAX_LINE = 2**31 - 1  # the last line a document can have (ALL_LINES of analysis.lines)
+MAX_PAGE = 2**31 - 1
+
+# The bytes of an argument that are not UTF-8, as Python holds them: lone surrogates
+# U+DC80 to U+DCFF (PEP 383). The root command refuses every other surrogate and NUL, which
+# no command line can carry (``analyzer.cli.app``).
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def query_text(text: str) -> str:
+    """A query as it is searched: its bytes that are not UTF-8 (and any other surrogate, as
+    a JSON line of ``--batch`` can spell one) replaced by U+FFFD.
+
+    A search needs words, not bytes; a model's tokenizer refuses such text outright.
+    """
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def name_text(value: str | None, param_hint: str) -> str | None:
+    """A name stored as text (a collection's), refused when it holds bytes that are not
+    UTF-8: a database stores text, and a name is no file whose bytes must be kept."""
+    if value is not None and _UNDECODED.search(value):
+        raise typer.BadParameter(
+            f"'{shown(value)}' is not UTF-8 text; type the name in UTF-8", param_hint=param_hint
+        )
+    return value
+
+
+def collection_name(value: str | None) -> str | None:
+    """The callback of every --collection option (see ``name_text``)."""
+    return name_text(value, "'--collection' / '-c'")
 
 
 def existing(path: Path, param_hint: str, kind: Kind = "path") -> Path:

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from analyzer import ui
-from analyzer.cli.params import CsvOption, JsonOption, NlOption, TsvOption, existing, output_form
+from analyzer.cli.params import (
+    MAX_TOP_K,
+    CsvOption,
+    JsonOption,
+    NlOption,
+    TsvOption,
+    collection_name,
+    existing,
+    output_form,
+    query_text,
+)
 from analyzer.cli.runner import reported_errors, run_command
 from analyzer.paths import absolute, location
 from analyzer.views import batch_line_json, search_json
@@ -32,9 +43,14 @@ def query(
     ctx: typer.Context,
     text: Annotated[str | None, typer.Argument(help="What to search for.")] = None,
     collection: Annotated[
-        str, typer.Option("--collection", "-c", help="Collection to search.")
+        str,
+        typer.Option(
+            "--collection", "-c", help="Collection to search.", callback=collection_name
+        ),
     ] = "default",
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many results.")] = 10,
+    top_k: Annotated[
+        int, typer.Option("--top-k", "-k", min=1, max=MAX_TOP_K, help="How many results.")
+    ] = 10,
     mode: Annotated[Mode, typer.Option("--mode", "-m", help=MODE_HELP)] = Mode.HYBRID,
     path: Annotated[
         str | None,
@@ -65,6 +81,8 @@ def query(
 
     if (text is None) == (batch is None):
         raise typer.BadParameter("give a query TEXT or --batch FILE (one of them)")
+    if text is not None:
+        text = query_text(text)
     form = output_form(json_output, csv, tsv, nl)
     if batch is not None and form not in (None, "nl"):
         raise typer.BadParameter("--batch writes JSON Lines; drop --" + str(form))
@@ -110,13 +128,17 @@ def _batch_queries(batch: Path) -> list[tuple[str, str]]:
 
     if str(batch) != "-":
         with reported_errors():
-            return list(load_queries(absolute(batch)))
+            return _searchable(load_queries(absolute(batch)))
     if not ui.terminal().local:
         raise typer.BadParameter(
             "a server has no standard input to read; run with --no-server", param_hint="'--batch'"
         )
     with reported_errors():
-        return list(read_queries(sys.stdin, "<stdin>"))
+        return _searchable(read_queries(sys.stdin, "<stdin>"))
+
+
+def _searchable(queries: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(query_id, query_text(text)) for query_id, text in queries]
 
 
 def _render(result: SearchResult, explain: bool) -> None:

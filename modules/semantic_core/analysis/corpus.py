@@ -78,7 +78,7 @@ class Corpus:
         if not text:
             raise UsageError("the document is empty; pass a path, a uid or the end of a path")
         scope = {"collection_id": collection.id}
-        for filters in ({"path": _path_forms(text)}, {"uid": text}):
+        for filters in ({"path": _path_forms(text)}, {"uid": storable(text)}):
             rows = await self.crud.values(Document, REF_COLUMNS, filters={**scope, **filters})
             if len(rows) == 1:
                 return DocumentRef(*rows[0])
