@@ -113,8 +113,8 @@ async def check_still_there(
 
 def collection_dropped(collection: Collection, command: str) -> CollectionDroppedError:
     return CollectionDroppedError(
-        f"collection {collection.name!r} was dropped while this {command} ran, and what it "
-        f"had written went with it; run the {command} again"
+        f"collection {collection.name!r} was dropped by another command while this "
+        f"{command} was writing to it; run the {command} again"
     )
 
 
