@@ -114,6 +114,7 @@ def exit_code(conn: socket.socket) -> int | None:
     return None
 
 
+@pytest.mark.slow  # a server process
 def test_a_request_frame_over_the_limit_is_refused_and_the_server_serves_on(
     bare_server: Server,
 ) -> None:
@@ -131,6 +132,7 @@ def test_a_request_frame_over_the_limit_is_refused_and_the_server_serves_on(
         assert exit_code(conn) == 0
 
 
+@pytest.mark.slow  # a server process
 def test_a_request_under_the_limit_with_a_long_command_line_is_served(
     bare_server: Server,
 ) -> None:
@@ -140,6 +142,7 @@ def test_a_request_under_the_limit_with_a_long_command_line_is_served(
         assert exit_code(conn) is not None  # answered: whatever the query finds, it ran
 
 
+@pytest.mark.slow  # a server process
 def test_a_client_that_writes_after_its_request_gets_its_answer(bare_server: Server) -> None:
     with connect(bare_server) as conn:
         conn.sendall(run_request(bare_server, "db-status", "--json"))
