@@ -12,6 +12,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+# Commands a server runs; everything else (serve, mcp, --help, --version) is local and cheap.
+# The server refuses the others too: it is asked only what a client would forward.
+FORWARDED = frozenset(
+    {
+        "query",
+        "similar",
+        "show",
+        "keywords",
+        "topics",
+        "duplicates",
+        "db-status",
+        "ingest",
+        "eval",
+        "collections",
+        "documents",
+        "remove",
+    }
+)
 # Global options the CLI accepts after the command too: name -> whether it takes a value.
 GLOBAL_OPTIONS = {"--data-dir": True, "--no-server": False, "--debug": False}
 HELP_OPTIONS = ("--help", "-h")
@@ -88,6 +106,18 @@ def read_command_line(argv: Sequence[str]) -> CommandLine:
     end = rest.index("--") if "--" in rest else len(rest)
     wants_help = any(t in HELP_OPTIONS for t in rest[:end]) or command is None
     return CommandLine(command, data_dir, version, wants_help, _reads_stdin(rest[:end]))
+
+
+def forwardable(line: CommandLine) -> bool:
+    """Whether a server may run ``line``: a forwarded command, without --help, that reads
+    no standard input (--batch -: the server has none) and names a data directory (an
+    empty --data-dir is an error the local parser reports)."""
+    return (
+        line.command in FORWARDED
+        and not line.help
+        and not line.reads_stdin
+        and line.data_dir != ""
+    )
 
 
 def _reads_stdin(options: Sequence[str]) -> bool:

@@ -20,26 +20,9 @@ import sys
 
 from analyzer import __version__
 from analyzer.client import locate
-from analyzer.client.command_line import read_command_line, without_no_server
+from analyzer.client.command_line import forwardable, read_command_line, without_no_server
 from analyzer.client.forward import forward, start_in_background
 
-# Commands a server runs; everything else (serve, --help, --version) is local and cheap.
-FORWARDED = frozenset(
-    {
-        "query",
-        "similar",
-        "show",
-        "keywords",
-        "topics",
-        "duplicates",
-        "db-status",
-        "ingest",
-        "eval",
-        "collections",
-        "documents",
-        "remove",
-    }
-)
 SERVER_MODES = ("on", "off", "auto")
 
 
@@ -56,9 +39,7 @@ def main() -> None:
             "set one of them or unset it\n"
         )
         sys.exit(1)
-    # --batch - reads this process's stdin, which the server does not have: it runs here.
-    forwardable = line.command in FORWARDED and not line.help and not line.reads_stdin
-    if not no_server and mode != "off" and forwardable:
+    if not no_server and mode != "off" and forwardable(line):
         data_dir = locate.data_dir_from(line.data_dir, os.environ)
         code = forward(data_dir, argv, os.environ)
         if code is not None:

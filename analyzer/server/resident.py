@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from analyzer import __version__, ui
 from analyzer.app_context import AppContext
 from analyzer.client import locate
-from analyzer.client.command_line import read_command_line
+from analyzer.client.command_line import forwardable, read_command_line
 from analyzer.client.protocol import (
     ACCEPTED,
     DECLINED,
@@ -337,7 +337,15 @@ class ResidentServer:
             return "the server is stopping"
         if request.get("version") != __version__:
             return f"the server runs analyzer {__version__}"
-        if os.path.realpath(str(request.get("data_dir"))) != self._real_data_dir:
+        argv = request.get("argv")
+        if not isinstance(argv, list) or not all(isinstance(token, str) for token in argv):
+            return "argv is not a list of strings"
+        if not forwardable(read_command_line(argv)):
+            return "the server runs only the commands a client forwards; run it with --no-server"
+        data_dir = request.get("data_dir")
+        if not isinstance(data_dir, str) or "\0" in data_dir:
+            return "data_dir is not a path"
+        if os.path.realpath(data_dir) != self._real_data_dir:
             return "the server serves another data directory"
         try:
             wanted = resolve_settings(Path(self.data_dir), environ=request.get("env", {}))
