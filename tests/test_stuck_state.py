@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -206,3 +208,59 @@ def test_a_run_of_this_process_that_it_no_longer_runs_is_not_shown_running(
         return seen
 
     assert within_app(settings, scenario) == ["running", "abandoned"]
+
+
+@pytest.mark.slow
+def test_an_ingest_through_serve_whose_database_stops_ends_failed(
+    stoppable_server: PostgresServer, tmp_path: Path
+) -> None:
+    """The issue's case: ``analyzer serve`` on PostgreSQL, an ingest through it, and
+    ``pg_ctl -m immediate`` mid-way; the server lives on, and the run must end."""
+    from tests.test_server import TIMEOUT_S, served_running, start_server, stop_process
+
+    settings = on_server(stoppable_server, tmp_path, "stuck_serve")
+    env = {f"ANALYZER_DB_{name.upper()}_URL": url for name, url in settings.database_urls.items()}
+    framework, semantic = (url.rpartition("/")[2] for url in settings.database_urls.values())
+    notes = write_notes(tmp_path / "notes", 3000)
+    served = start_server(settings.data_dir, env=env)
+    client = None
+    try:
+        command = ["--data-dir", str(settings.data_dir), "ingest", str(notes)]
+        client = subprocess.Popen(
+            [sys.executable, "-m", "analyzer", *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env},
+        )
+        documents = "SELECT count(*) FROM documents"
+        wait_for(lambda: int(stoppable_server.psql(documents, semantic)) > 0)
+        assert served_running(settings.data_dir) > 0
+        stop_immediately(stoppable_server)
+        _, err = client.communicate(timeout=TIMEOUT_S)
+        assert client.returncode == 1, err
+        start_again(stoppable_server)
+
+        def ended() -> bool:
+            sql = "SELECT status FROM command_runs WHERE command = 'ingest'"
+            return stoppable_server.psql(sql, framework) != "running"
+
+        wait_for(ended)
+        sql = "SELECT status, exit_code, error FROM command_runs WHERE command = 'ingest'"
+        status, code, error = stoppable_server.psql(sql, framework).split("|")
+        assert (status, code) == ("failed", "1") and error == err.strip().removeprefix("error: ")
+        assert served.process.poll() is None  # the server lived on through it
+    finally:
+        if client is not None and client.poll() is None:
+            client.kill()
+            client.wait()
+        stop_process(served.process)
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    pytest.fail("condition not met in time")
