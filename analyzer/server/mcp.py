@@ -5,6 +5,11 @@ around a hit's ``path:line``), ``similar`` and ``status``. Each runs the matchin
 command with ``--json``: in the data directory's resident server when one runs
 (``analyzer serve``), else in an AppContext this process boots on first use and
 keeps. Either way the answer is the JSON that ``--json`` prints.
+
+Every line the client sends gets an answer: the SDK drops a line that is not a
+JSON-RPC message without a word (not JSON, or a string holding a lone surrogate such
+as ``\\ud800``), so such a line is answered here with a JSON-RPC error, and the
+client does not wait for ever.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import asyncio
 import io
 import json
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from analyzer import __version__, ui
@@ -155,9 +162,121 @@ def build_tools(backend: CommandBackend) -> Any:
 
 async def serve_mcp(data_dir: str, command: Any, overrides: Mapping[str, ServiceFactory]) -> None:
     """Speak MCP on stdin and stdout until the client goes away."""
+    import anyio
+
     backend = CommandBackend(data_dir, command, overrides)
     server = build_tools(backend)
     try:
-        await server.run_stdio_async()
+        with _claimed_stdio() as (wire_in, wire_out):
+            lines = anyio.wrap_file(io.TextIOWrapper(wire_in, encoding="utf-8", errors="replace"))
+            out = anyio.wrap_file(io.TextIOWrapper(wire_out, encoding="utf-8"))
+            await serve_lines(server, lines, out)
     finally:
         await backend.close()
+
+
+async def serve_lines(server: Any, lines: AsyncIterable[str], out: Any) -> None:
+    """Serve ``server`` (built by ``build_tools``) over ``lines`` read and ``out`` written
+    (``await out.write(text)``, ``await out.flush()``), as ``run_stdio_async`` does over
+    stdin and stdout, answering every line the SDK cannot read."""
+    from mcp.server.stdio import stdio_server
+
+    wire = _Wire(out)
+    lowlevel = server._lowlevel_server  # what run_stdio_async runs; it takes no streams
+    async with stdio_server(_answered(lines, wire), wire) as (read_stream, write_stream):  # type: ignore[arg-type]
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
+
+class _Wire:
+    """The client's end: whole lines, one writer at a time (the SDK's answers and ours)."""
+
+    def __init__(self, stream: Any) -> None:
+        import anyio
+
+        self._stream = stream
+        self._lock = anyio.Lock()
+
+    async def write(self, text: str) -> None:
+        async with self._lock:
+            await self._stream.write(text)
+
+    async def flush(self) -> None:
+        async with self._lock:
+            await self._stream.flush()
+
+    async def send_line(self, line: str) -> None:
+        async with self._lock:
+            await self._stream.write(line + "\n")
+            await self._stream.flush()
+
+
+async def _answered(lines: AsyncIterable[str], out: _Wire) -> AsyncIterator[str]:
+    """The lines the SDK can read; each other line is answered with a JSON-RPC error."""
+    async for line in lines:
+        if not line.strip():
+            continue  # a blank line between messages asks nothing
+        refusal = refusal_of(line)
+        if refusal is None:
+            yield line
+        else:
+            await out.send_line(refusal)
+
+
+def refusal_of(line: str) -> str | None:
+    """None for a JSON-RPC message the SDK reads; else the JSON-RPC error that answers it,
+    with the request's id when the line has one."""
+    from mcp_types import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, jsonrpc_message_adapter
+    from pydantic import ValidationError
+
+    try:
+        jsonrpc_message_adapter.validate_json(line, by_name=False)
+        return None
+    except ValidationError:
+        pass
+    try:
+        message = json.loads(line)  # Python's parser reads lone surrogates; the SDK's does not
+    except ValueError:
+        return _error_line(None, PARSE_ERROR, "Parse error: the line is not JSON")
+    request_id = message.get("id") if isinstance(message, dict) else None
+    if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+        request_id = None
+    if _holds_surrogate(message):
+        reason = "Invalid params: a string holds a lone surrogate, which is not Unicode text"
+        return _error_line(request_id, INVALID_PARAMS, reason)
+    return _error_line(request_id, INVALID_REQUEST, "Invalid Request: not a JSON-RPC message")
+
+
+def _holds_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= char <= "\udfff" for char in value)
+    if isinstance(value, dict):
+        return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_surrogate(item) for item in value)
+    return False
+
+
+def _error_line(request_id: str | int | None, code: int, message: str) -> str:
+    error = {"code": code, "message": message}
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "error": error})
+
+
+@contextmanager
+def _claimed_stdio() -> Iterator[tuple[Any, Any]]:
+    """The protocol's own handles on stdin and stdout. Meanwhile fd 0 reads nothing and
+    fd 1 writes to stderr, so that what a library prints cannot break the protocol's
+    lines; both are put back after."""
+    sys.stdout.flush()
+    wire_in, wire_out = os.dup(0), os.dup(1)
+    nothing = os.open(os.devnull, os.O_RDONLY)
+    try:
+        os.dup2(nothing, 0)
+        os.dup2(2, 1)
+        # closefd=False: a thread may still wait on the wire when serving ends; the
+        # descriptors stay open until the process exits.
+        yield os.fdopen(wire_in, "rb", closefd=False), os.fdopen(wire_out, "wb", closefd=False)
+    finally:
+        sys.stdout.flush()
+        os.dup2(wire_in, 0)
+        os.dup2(wire_out, 1)
+        os.close(nothing)
