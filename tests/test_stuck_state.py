@@ -45,6 +45,8 @@ VARIABLE = "ANALYZER_DB_SEMANTIC_CORE_URL"
         ("postgresql://u@[::1/db", "an IPv6 host needs its closing ']'"),
         ("postgresql://u@[::1]:x/db", "port 'x' is not a number"),
         ("postgresql://u@127.0.0.1:99999/db", "port 99999 is not between 1 and 65535"),
+        ("postgresql://u@127.0.0.1:/db", "the port after ':' is missing"),
+        ("postgresql://u:zq\udcff@127.0.0.1/db", "it holds bytes that are not UTF-8"),
     ],
 )
 def test_a_url_that_cannot_be_read_is_one_line_naming_the_variable(
@@ -54,6 +56,12 @@ def test_a_url_that_cannot_be_read_is_one_line_naming_the_variable(
     line = one_line_error(result, 1, f"{VARIABLE} is not a valid database URL (", problem)
     assert "%40" in line  # says how to write an @ in a password
     assert "zq" not in line and "wxyv" not in line  # never quotes the password
+
+
+def test_a_data_directory_whose_name_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    data = str(tmp_path) + "/caf\udce9"
+    result = cli("--data-dir", data, "db-status")
+    one_line_error(result, 1, "the path of database", "holds bytes that are not UTF-8")
 
 
 @pytest.mark.own_databases

@@ -289,7 +289,10 @@ def hidden_password(url: str) -> str:
     secrets = {key: _MASK for key in parsed.query if _is_secret(key)}
     if secrets:
         parsed = parsed.update_query_dict(secrets)
-    shown = parsed.render_as_string(hide_password=True)
+    try:
+        shown = parsed.render_as_string(hide_password=True)
+    except UnicodeEncodeError:
+        return "(not a URL)"
     return shown.replace("=" + quote(_MASK, safe=""), "=" + _MASK)
 
 
@@ -297,6 +300,8 @@ def _why_unreadable(url: str) -> str:
     """What is wrong with a URL that SQLAlchemy could not take apart, in words that never
     quote its password: a misplaced ``@`` or ``:`` in the password shows up as a strange
     port, which would hold part of it."""
+    if not _is_utf8(url):
+        return "it holds bytes that are not UTF-8"
     authority = url.partition("://")[2].partition("?")[0]
     if authority.count("@") > 1:
         return "its user name or password holds an unescaped '@'"
@@ -306,21 +311,39 @@ def _why_unreadable(url: str) -> str:
     port = host_port.rpartition("]")[2].rpartition(":")[2] if ":" in host_port else ""
     if port and not port.isdigit():
         return f"port {port!r} is not a number"
+    if host_port.endswith(":"):
+        return "the port after ':' is missing"
     return "it cannot be read as a URL"
+
+
+def _is_utf8(url: str) -> bool:
+    """False for text holding undecodable bytes (of an environment variable or a path)."""
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_url(url: str, name: str) -> URL:
     """``url`` taken apart, or a one-line error naming the variable that set it (and never
     quoting its password) when it cannot be."""
     variable = url_variable(name)
+    if url.startswith("sqlite") and not _is_utf8(url):
+        # Most likely the data directory's name, which SQLite cannot open either.
+        raise ConfigurationError(
+            f"the path of database {name} holds bytes that are not UTF-8; choose a "
+            f"--data-dir (or {variable}) whose path is UTF-8"
+        )
     try:
+        url.encode("utf-8")  # a URL is text: undecodable bytes of the environment are not
         parsed = make_url(url)
     except sa_exc.ArgumentError:
         raise ConfigurationError(
             f"{variable} is not a database URL; use postgresql://USER@HOST:PORT/DATABASE "
             "or sqlite:///PATH"
         ) from None
-    except ValueError:
+    except ValueError:  # UnicodeEncodeError too
         raise ConfigurationError(
             f"{variable} is not a valid database URL ({_why_unreadable(url)}); {_URL_FORM}"
         ) from None
