@@ -10,8 +10,10 @@ writes into the collection that took its place.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,6 +140,34 @@ def test_an_ingest_never_writes_into_the_collection_made_in_place_of_its_own(
     assert {Path(p).parent for (p,) in paths} == {KITCHEN}
     assert len(paths) == len(list(KITCHEN.iterdir()))
     assert count_rows(data_dir / "semantic_core.db", "collections") == 1
+
+
+def test_the_batch_being_read_when_the_collection_goes_is_not_read_to_its_end(
+    data_dir: Path, tmp_path: Path, fake_models: FakeModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modules.semantic_core.ingest.run as run_module
+
+    folder = write_notes(tmp_path / "notes", 200)  # batches of 64: the third is 128 to 191
+    real_extract = run_module.extract
+    extracted: list[str] = []
+
+    def extract(data: Any, path: Path, deadline: Any) -> Any:
+        extracted.append(path.name)
+        if path.name == "note-0070.txt":  # second batch: it will not be written
+            analyzer(data_dir, "collections", "drop", NAME, "--yes", server=False)
+        if path.name == "note-0130.txt":  # third batch, read while the second is written
+            waited = time.monotonic() + 60
+            while time.monotonic() < waited:  # until the run stops (it raises then)
+                deadline.check()
+                time.sleep(0.05)
+        return real_extract(data, path, deadline)
+
+    monkeypatch.setattr(run_module, "extract", extract)
+
+    result = cli("--data-dir", str(data_dir), "ingest", str(folder), "-c", NAME, models=fake_models)
+
+    one_line_error(result, 1, f"collection {NAME!r} was dropped", "run the ingest again")
+    assert extracted[-1] == "note-0130.txt"
 
 
 # --- the schema revision that brought epochs ----------------------------------------------

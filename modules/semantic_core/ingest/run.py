@@ -409,7 +409,14 @@ class IngestRun:
             offset += len(item.chunks)
 
     async def _write_and_count(self, batch: _Batch) -> None:
-        written = await self._write(batch) if batch.documents or batch.touched else _Written()
+        try:
+            written = await self._write(batch) if batch.documents or batch.touched else _Written()
+        except Exception:
+            # The run ends with this error (a full disk, its collection dropped): the
+            # batch being prepared meanwhile stops at its next file instead of being
+            # read and embedded for nothing.
+            self.stop_requested.set()
+            raise
         self._count(batch, written)
 
     def _count(self, batch: _Batch, written: _Written) -> None:
