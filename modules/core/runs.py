@@ -115,7 +115,9 @@ class RunService:
         ``stopped_early`` says so of its result.
 
         A framework.db that cannot be written (read-only, disk full) does not stop the work:
-        it runs unrecorded, and ``unrecorded`` hears why.
+        it runs unrecorded, and ``unrecorded`` hears why. One that stops taking writes
+        while the work runs (a database server stopped, a disk filled) does not leave the
+        run ``running``: its end is kept and written when it can be (see ``_end``).
         """
         try:
             run_id = await self._start_or_skip(command, arguments, unrecorded)
