@@ -77,6 +77,34 @@ def test_a_query_with_bytes_that_are_not_utf8_is_searched_without_them(
     assert not any("\udc80" <= c <= "\udcff" for text in encoded for c in text)
 
 
+def test_batch_queries_are_searched_without_surrogates(
+    corpus: Path, fake_models: FakeModels, tmp_path: Path
+) -> None:
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"_id": "q1", "text": "\\ud800 bread"}\n', encoding="utf-8")
+    done = run(corpus, "query", "--batch", str(queries), models=fake_models)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["query"] == "\ufffd bread"
+    encoded = [t for e in fake_models.embedders.values() for t in e.encoded]
+    assert not any("\ud800" <= c <= "\udfff" for text in encoded for c in text)
+
+
+def test_a_query_file_that_is_not_utf8_is_one_line(
+    corpus: Path, fake_models: FakeModels, tmp_path: Path
+) -> None:
+    queries = tmp_path / "queries.txt"
+    queries.write_bytes(b"bread\n\xff flour\n")
+    done = run(corpus, "query", "--batch", str(queries), models=fake_models)
+    one_line_error(done, 1, "queries.txt is not UTF-8 text")
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text('{"_id": "d1", "title": "t", "text": "bread flour"}\n')
+    (beir / "queries.jsonl").write_bytes(b'{"_id": "q1", "text": "\xff bread"}\n')
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    done = run(corpus, "eval", str(beir), models=fake_models)
+    one_line_error(done, 1, "beir is not UTF-8 text")
+
+
 def test_a_document_named_with_bytes_that_are_not_utf8_is_found(
     corpus: Path, fake_models: FakeModels
 ) -> None:

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from analyzer import ui
-from analyzer.cli.params import collection_name, existing
+from analyzer.cli.params import collection_name, existing, utf8_text
 from analyzer.cli.runner import run_command
+from analyzer.paths import absolute, display_path
 from analyzer.views import eval_json
 from modules.semantic_core.module import semantic_core
 from modules.semantic_core.search.modes import Mode
@@ -62,7 +63,10 @@ def evaluate(
         service = semantic_core(app).eval
         with ui.progress_bar("Evaluating") if show_progress else nullcontext() as bar:
             update = (lambda m, done, total: bar.update(done, total, m)) if bar else None
-            return await service.evaluate(beir_dir, modes, qrels, collection, progress=update)
+            with utf8_text(f"a file of {display_path(str(absolute(beir_dir)))}"):
+                return await service.evaluate(
+                    beir_dir, modes, qrels, collection, progress=update
+                )
 
     arguments = {"beir_dir": str(beir_dir), "modes": modes}
     report = run_command(ctx, "eval", arguments, work, eval_json)

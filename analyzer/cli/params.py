@@ -7,11 +7,14 @@ Paths are checked against the working directory of the person who typed them
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
+from analyzer.errors import AnalyzerError
 from analyzer.paths import absolute, shown
 
 Kind = Literal["path", "file", "directory"]
@@ -53,6 +56,17 @@ def name_text(value: str | None, param_hint: str) -> str | None:
 def collection_name(value: str | None) -> str | None:
     """The callback of every --collection option (see ``name_text``)."""
     return name_text(value, "'--collection' / '-c'")
+
+
+@contextmanager
+def utf8_text(source: str) -> Iterator[None]:
+    """Text read inside that is not UTF-8 becomes one line naming ``source`` (exit 1)."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise AnalyzerError(
+            f"{source} is not UTF-8 text ({exc.reason}); save it as UTF-8"
+        ) from None
 
 
 def existing(path: Path, param_hint: str, kind: Kind = "path") -> Path:

@@ -20,9 +20,10 @@ from analyzer.cli.params import (
     existing,
     output_form,
     query_text,
+    utf8_text,
 )
 from analyzer.cli.runner import reported_errors, run_command
-from analyzer.paths import absolute, location
+from analyzer.paths import absolute, display_path, location
 from analyzer.views import batch_line_json, search_json
 from modules.semantic_core.module import semantic_core
 from modules.semantic_core.search.modes import Mode
@@ -127,13 +128,13 @@ def _batch_queries(batch: Path) -> list[tuple[str, str]]:
     from modules.semantic_core.search.evaluation import load_queries, read_queries
 
     if str(batch) != "-":
-        with reported_errors():
+        with reported_errors(), utf8_text(display_path(str(absolute(batch)))):
             return _searchable(load_queries(absolute(batch)))
     if not ui.terminal().local:
         raise typer.BadParameter(
             "a server has no standard input to read; run with --no-server", param_hint="'--batch'"
         )
-    with reported_errors():
+    with reported_errors(), utf8_text("standard input"):
         return _searchable(read_queries(sys.stdin, "<stdin>"))
 
 
