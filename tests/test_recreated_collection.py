@@ -40,6 +40,7 @@ THROUGH_THE_SERVER = [
     ("query", "bread flour yeast", "--mode", "semantic", "--path", "*/kitchen/*"),
     ("similar", "bread-basics.md"),
     ("topics",),
+    ("keywords",),
 ]
 
 
