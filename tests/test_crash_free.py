@@ -157,6 +157,22 @@ def test_what_no_command_line_holds_is_a_usage_error(
         assert_usage_error(run(corpus, *args, models=fake_models), "no command line can carry")
 
 
+def test_a_path_the_file_system_cannot_look_up_is_a_usage_error(
+    corpus: Path, fake_models: FakeModels, tmp_path: Path
+) -> None:
+    """A name too long for the file system raised OSError from Path.exists()."""
+    long = "a" * 5000
+    for args in (
+        ("ingest", long),
+        ("eval", long),
+        ("query", "--batch", long),
+        ("ingest", str(tmp_path), "--model", long),
+    ):
+        assert_usage_error(
+            run(corpus, *args, models=fake_models), "cannot be read", "(5000 characters)"
+        )
+
+
 # --- integers past any column ----------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from analyzer import ui
-from analyzer.cli.params import collection_name, existing
+from analyzer.cli.params import collection_name, existing, model_spec
 from analyzer.cli.runner import CliState, run_command
 from analyzer.views import ingest_hints, ingest_json
 from modules.semantic_core.ingest.extract.base import DEFAULT_FILE_SECONDS
@@ -59,7 +59,10 @@ def ingest(
     ] = False,
     model: Annotated[
         str | None,
-        typer.Option(help="Embedding model: static-minilm (default), minilm-l6-int8, a dir."),
+        typer.Option(
+            help="Embedding model: static-minilm (default), minilm-l6-int8, a dir.",
+            callback=model_spec,
+        ),
     ] = None,
     follow_symlinks: Annotated[
         bool,

@@ -6,6 +6,7 @@ Paths are checked against the working directory of the person who typed them
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,6 +73,11 @@ def utf8_text(source: str) -> Iterator[None]:
 def existing(path: Path, param_hint: str, kind: Kind = "path") -> Path:
     """``path`` as given, after checking that it exists and is of the right kind."""
     full = absolute(path)
+    reason = unreadable(full)
+    if reason is not None:
+        raise typer.BadParameter(
+            f"{kind.title()} {briefly(str(path))} cannot be read: {reason}.", param_hint=param_hint
+        )
     if not full.exists():
         raise typer.BadParameter(
             f"{kind.title()} {str(path)!r} does not exist.", param_hint=param_hint
@@ -81,6 +87,39 @@ def existing(path: Path, param_hint: str, kind: Kind = "path") -> Path:
     if kind == "directory" and not full.is_dir():
         raise typer.BadParameter(f"Directory {str(path)!r} is a file.", param_hint=param_hint)
     return path
+
+
+def unreadable(path: Path) -> str | None:
+    """Why the file system refuses to look ``path`` up (a name too long, a loop of links,
+    no permission to search a directory on the way), or None. Path.exists() raises these."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        return exc.strerror or type(exc).__name__
+    return None
+
+
+def briefly(text: str, limit: int = 80) -> str:
+    """``text`` quoted for a one-line message: bytes that are not UTF-8 as ``\\xNN``, and
+    cut short past ``limit`` characters, with its length."""
+    shown_text = shown(text)
+    if len(shown_text) <= limit:
+        return f"'{shown_text}'"
+    return f"'{shown_text[:limit]}...' ({len(text)} characters)"
+
+
+def model_spec(value: str | None) -> str | None:
+    """The callback of --model: a name the file system cannot look up is refused here, as
+    the model's directory, if it is one, could not be read."""
+    if value is not None:
+        reason = unreadable(absolute(value))
+        if reason is not None:
+            raise typer.BadParameter(f"{briefly(value)} cannot be read: {reason}")
+    return value
 
 
 # --- output: one of --json, --csv, --tsv, --nl ------------------------------------------------
