@@ -119,10 +119,10 @@ def test_a_request_frame_over_the_limit_is_refused_and_the_server_serves_on(
     bare_server: Server,
 ) -> None:
     with connect(bare_server) as conn:
-        conn.sendall(struct.pack(">cI", REQUEST, MAX_REQUEST + 1) + b"{" * 65536)
         try:
+            conn.sendall(struct.pack(">cI", REQUEST, MAX_REQUEST + 1) + b"{" * 65536)
             answer = conn.recv(1024)  # the server closes without reading the rest
-        except ConnectionResetError:
+        except (BrokenPipeError, ConnectionResetError):
             answer = b""
     assert answer == b""
     log = (bare_server.data_dir / "server.log").read_text()
