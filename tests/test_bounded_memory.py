@@ -239,3 +239,27 @@ def test_ingest_skips_a_huge_sparse_file_as_binary_and_reads_pdf_and_docx(
     assert report.summary()["new"] == 3
     skipped = {Path(p.path).name: p.reason for p in report.problems}
     assert skipped == {"huge.txt": "binary file (contains NUL bytes)"}
+
+
+def test_a_client_that_resets_its_connection_has_hung_up() -> None:
+    """A reset (a killed client, SO_LINGER 0) ends the wait as an EOF does: raised out of
+    the watching task instead, it was logged as "Task exception was never retrieved"."""
+    import struct
+
+    async def scenario() -> int:
+        listening = socket.socket()
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(1)
+        client = socket.create_connection(listening.getsockname())
+        accepted, _ = listening.accept()
+        listening.close()
+        reader, writer = await asyncio.open_connection(sock=accepted)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.sendall(b"late")
+        client.close()  # with linger 0: a reset, not a FIN
+        try:
+            return await asyncio.wait_for(until_hangup(reader), 10)
+        finally:
+            writer.close()
+
+    assert asyncio.run(scenario()) in (0, 4)  # whether the bytes arrived before the reset

@@ -209,7 +209,7 @@ def _shown(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_shown(v)}" for k, v in value.items())
     if isinstance(value, list):
-        return "; ".join(_shown(v) for v in value)
+        return "; ".join(_shown(v) for v in value) or "-"
     return "-" if value is None else str(value)
 
 

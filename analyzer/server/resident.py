@@ -473,10 +473,15 @@ async def until_hangup(reader: asyncio.StreamReader) -> int:
     buffer, whatever the client sends.
     """
     discarded = 0
-    while piece := await reader.read(HANGUP_READ):
-        if not discarded:
-            log.warning("a client wrote after its request; what it writes is discarded")
-        discarded += len(piece)
+    try:
+        while piece := await reader.read(HANGUP_READ):
+            if not discarded:
+                log.warning("a client wrote after its request; what it writes is discarded")
+            discarded += len(piece)
+    except ConnectionError:
+        # A reset (the client killed, SO_LINGER 0) is a hang-up too. Raised out of this
+        # task, it was never retrieved once the command had finished first.
+        pass
     return discarded
 
 
