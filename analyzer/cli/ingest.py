@@ -29,6 +29,11 @@ def _size(value: str) -> int:
         return parse_size(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    except OverflowError:  # 1e999KB: a float past any size
+        raise typer.BadParameter(
+            f"{value!r} is past any file size; use e.g. 500KB, 20MB, 1GB",
+            param_hint="'--max-file-size'",
+        ) from None
 
 
 def ingest(

@@ -77,7 +77,10 @@ HUGE = [
     "inf",
     "-inf",
 ]
+DOCS = "{docs}"  # the corpus's folder, in a command line that ingests it again
 REGRESSIONS: list[list[str]] = [
+    ["ingest", DOCS, "--max-file-size", "1e999KB"],
+    ["ingest", "a" * 5000],
     ["query", "\udcff bread", "--mode", "semantic"],
     ["similar", "\udcff"],
     ["show", "caf\udce9.txt"],
@@ -112,6 +115,10 @@ line_ranges = st.one_of(
     numbers,
     st.sampled_from(["1-", "-3", "3-1"]),
 )
+sizes = st.one_of(
+    st.tuples(numbers, st.sampled_from(["", "KB", "mb", "G", "GiB", "b", "x"])).map("".join),
+    texts,
+)
 modes = st.one_of(st.sampled_from(["hybrid", "semantic", "keyword"]), texts)
 collections = st.one_of(st.just("default"), st.just("default"), texts)
 
@@ -127,6 +134,7 @@ def command_lines(draw: st.DrawFn) -> list[str]:
     command = draw(
         st.sampled_from(
             ["query", "similar", "show", "keywords", "documents", "duplicates", "topics"]
+            + ["ingest"]
         )
     )
     parts: list[list[str]] = [draw(option("-c", collections))]
@@ -140,6 +148,10 @@ def command_lines(draw: st.DrawFn) -> list[str]:
             parts += [draw(st.sampled_from([[], ["--text"], ["--json"]]))]
     elif command == "documents":
         parts += [draw(option("-p", texts))]
+    elif command == "ingest":
+        parts += [[DOCS], draw(option("--max-file-size", sizes))]
+        parts += [draw(option("--file-timeout", numbers)), draw(option("--include", texts))]
+        parts += [draw(option("--exclude", texts))]
     elif command == "duplicates":
         parts += [draw(option("--threshold", numbers))]
     else:
@@ -177,6 +189,8 @@ def uncounted(_: str) -> None:
 def check_command_line(
     data_dir: Path, models: FakeModels, argv: list[str], count: Callable[[str], None] = uncounted
 ) -> None:
+    docs = str(data_dir.parent / "docs")
+    argv = [docs if token == DOCS else token for token in argv]
     result = cli("--data-dir", str(data_dir), *argv, models=models)
     count(f"exit {result.exit_code}")
     crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
