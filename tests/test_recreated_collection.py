@@ -193,3 +193,23 @@ def test_a_revision_5_database_gives_each_collection_an_epoch_of_its_own(
     epochs = [epoch for (epoch,) in stored_rows(database, "SELECT epoch FROM collections")]
     assert len(epochs) == len(set(epochs)) == 2
     assert [len(epoch) for epoch in epochs] == [32, 32]
+
+
+def test_the_server_keeps_the_values_of_a_bounded_number_of_collections() -> None:
+    """A collection dropped and made again gets a new id on PostgreSQL: a cache keyed by
+    id keeps the last few collections used, not every one that ever lived."""
+    from modules.semantic_core.collections import GenerationCache
+
+    cache = GenerationCache(capacity=3)
+    for collection_id in range(10):
+        cache.put(collection_id, ("epoch", 1), f"vectors of {collection_id}")
+    assert [cache.get(i, ("epoch", 1)) for i in (6, 7, 8, 9)] == [
+        None,
+        "vectors of 7",
+        "vectors of 8",
+        "vectors of 9",
+    ]
+    cache.get(7, ("epoch", 1))  # used: kept when a new one comes
+    cache.put(10, ("epoch", 1), "vectors of 10")
+    assert cache.get(7, ("epoch", 1)) == "vectors of 7" and cache.get(8, ("epoch", 1)) is None
+    assert cache.get(7, ("epoch", 2)) is None  # another generation: not the kept value

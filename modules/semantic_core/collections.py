@@ -118,19 +118,35 @@ def collection_dropped(collection: Collection, command: str) -> CollectionDroppe
     )
 
 
+# Collections whose vectors and statistics a long-lived process keeps at once.
+COLLECTIONS_KEPT = 8
+
+
 class GenerationCache:
     """Values read or computed from a collection, each kept while the collection stays at
     the version it was made from (``Collection.version``: its epoch and generation): a
     long-lived process answers from memory until a write anywhere changes the
-    collection, or the collection is dropped and made again under the same id."""
+    collection, or the collection is dropped and made again under the same id.
 
-    def __init__(self) -> None:
+    At most ``capacity`` keys are kept, the least recently used going first: a
+    collection dropped and made again gets a new id on PostgreSQL, and a server that
+    lives through many such lives must not keep every dead one's vectors.
+    """
+
+    def __init__(self, capacity: int = COLLECTIONS_KEPT) -> None:
         self._kept: dict[Hashable, tuple[Hashable, Any]] = {}
+        self._capacity = capacity
 
     def get(self, key: Hashable, version: Hashable) -> Any | None:
-        found = self._kept.get(key)
-        return found[1] if found is not None and found[0] == version else None
+        found = self._kept.pop(key, None)
+        if found is None:
+            return None
+        self._kept[key] = found  # most recently used last
+        return found[1] if found[0] == version else None
 
     def put(self, key: Hashable, version: Hashable, value: Any) -> Any:
+        self._kept.pop(key, None)
         self._kept[key] = (version, value)
+        while len(self._kept) > self._capacity:
+            del self._kept[next(iter(self._kept))]
         return value
