@@ -248,10 +248,10 @@ def test_the_server_declines_what_a_client_would_not_forward(data_dir: Path) -> 
     from analyzer.client.protocol import ACCEPTED
     from tests.test_server import start_server, stop_process
 
-    def first_reply(argv: object) -> tuple[bytes, dict[str, Any]]:
+    def first_reply(argv: object, **fields: object) -> tuple[bytes, dict[str, Any]]:
         request = {"type": "run", "version": __version__, "argv": argv, "cwd": "/"}
         settings = {k: v for k, v in os.environ.items() if k.startswith("ANALYZER_")}
-        request |= {"data_dir": str(data_dir), "env": settings}
+        request |= {"data_dir": str(data_dir), "env": settings, **fields}
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.connect(str(data_dir / locate.SOCKET_NAME))
             conn.sendall(json_frame(REQUEST, request))
@@ -266,6 +266,17 @@ def test_the_server_declines_what_a_client_would_not_forward(data_dir: Path) -> 
         kind, reply = first_reply("db-status")
         assert kind == DECLINED and "list of strings" in reply["reason"]
         assert first_reply(["db-status"])[0] == ACCEPTED
+        malformed = [
+            {"env": ["ANALYZER_X"]},
+            {"cwd": "/tmp\0"},
+            {"tty": "yes"},
+            {"size": [0, -1]},
+            {"encoding": {"stdout": ["rot13", "strict"]}},
+            {"encoding": {"stderr": ["utf-8", "no-such-handler"]}},
+        ]
+        for fields in malformed:
+            kind, reply = first_reply(["db-status"], **fields)
+            assert kind == DECLINED and " is not " in reply["reason"], fields
         assert running.process.poll() is None
     finally:
         stop_process(running.process)

@@ -12,6 +12,7 @@ is sent to the client as it is written. The server stops on SIGTERM or SIGINT
 from __future__ import annotations
 
 import asyncio
+import codecs
 import concurrent.futures
 import contextlib
 import fcntl
@@ -337,15 +338,12 @@ class ResidentServer:
             return "the server is stopping"
         if request.get("version") != __version__:
             return f"the server runs analyzer {__version__}"
-        argv = request.get("argv")
-        if not isinstance(argv, list) or not all(isinstance(token, str) for token in argv):
-            return "argv is not a list of strings"
-        if not forwardable(read_command_line(argv)):
+        malformed = _malformed(request)
+        if malformed is not None:
+            return malformed
+        if not forwardable(read_command_line(request["argv"])):
             return "the server runs only the commands a client forwards; run it with --no-server"
-        data_dir = request.get("data_dir")
-        if not isinstance(data_dir, str) or "\0" in data_dir:
-            return "data_dir is not a path"
-        if os.path.realpath(data_dir) != self._real_data_dir:
+        if os.path.realpath(request["data_dir"]) != self._real_data_dir:
             return "the server serves another data directory"
         try:
             wanted = resolve_settings(Path(self.data_dir), environ=request.get("env", {}))
@@ -493,6 +491,45 @@ def _backlog(writer: asyncio.StreamWriter) -> int:
 def _write_frame(writer: asyncio.StreamWriter, data: bytes) -> None:
     if not writer.is_closing():
         writer.write(data)
+
+
+def _malformed(request: Mapping[str, Any]) -> str | None:
+    """What in a run request is not of the shape a client sends (``forward._request``), or
+    None: such a request is declined, instead of failing in the middle of its command."""
+    argv, env = request.get("argv"), request.get("env", {})
+    if not isinstance(argv, list) or not all(isinstance(token, str) for token in argv):
+        return "argv is not a list of strings"
+    if not isinstance(env, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in env.items()
+    ):
+        return "env is not a map of strings to strings"
+    for name, path in (("data_dir", request.get("data_dir")), ("cwd", request.get("cwd", "/"))):
+        if not isinstance(path, str) or "\0" in path:
+            return f"{name} is not a path"
+    tty, size = request.get("tty", [False] * 3), request.get("size")
+    if not isinstance(tty, list) or len(tty) != 3:
+        return "tty is not three flags"
+    if size is not None and not (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(type(n) is int and 0 < n < 100_000 for n in size)
+    ):
+        return "size is not two numbers"
+    return _bad_encoding(request.get("encoding", {}))
+
+
+def _bad_encoding(encodings: Any) -> str | None:
+    if not isinstance(encodings, dict):
+        return "encoding is not a map"
+    for pair in encodings.values():
+        if not pair:
+            continue
+        try:
+            "text".encode(str(pair[0] or "utf-8"))  # a text encoding (not rot13, not zlib)
+            codecs.lookup_error(str(pair[1] or "strict"))
+        except (LookupError, TypeError, IndexError, KeyError):
+            return f"encoding {pair!r} is not a codec and its errors"
+    return None
 
 
 def _encoding(encodings: Mapping[str, Any], name: str) -> tuple[str, str]:
