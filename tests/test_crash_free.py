@@ -270,7 +270,7 @@ def test_the_server_declines_what_a_client_would_not_forward(data_dir: Path) -> 
             {"env": ["ANALYZER_X"]},
             {"cwd": "/tmp\0"},
             {"tty": "yes"},
-            {"size": [0, -1]},
+            {"size": [80, -1]},
             {"encoding": {"stdout": ["rot13", "strict"]}},
             {"encoding": {"stderr": ["utf-8", "no-such-handler"]}},
         ]

@@ -512,7 +512,7 @@ def _malformed(request: Mapping[str, Any]) -> str | None:
     if size is not None and not (
         isinstance(size, list)
         and len(size) == 2
-        and all(type(n) is int and 0 < n < 100_000 for n in size)
+        and all(type(n) is int and 0 <= n < 100_000 for n in size)  # a pty may say 0x0
     ):
         return "size is not two numbers"
     return _bad_encoding(request.get("encoding", {}))
