@@ -173,6 +173,12 @@ def test_a_path_the_file_system_cannot_look_up_is_a_usage_error(
         )
 
 
+def test_names_with_surrogates_that_stand_for_no_byte_are_shown() -> None:
+    from analyzer.paths import shown
+
+    assert shown("caf\udce9 \ud800 \U0010fee9") == "caf\\xe9 \\ud800 \\xe9"
+
+
 # --- integers past any column ----------------------------------------------------------------
 
 
@@ -413,7 +419,8 @@ def test_mcp_answers_every_line_and_prints_no_traceback(
     assert parse["error"]["code"] == -32700
     assert "result" in undecodable  # bytes that are not UTF-8 are read as U+FFFD
     assert surrogate["error"]["code"] == -32602
-    assert nul["result"]["isError"] and "holds a NUL" in nul["result"]["content"][0]["text"]
+    assert nul["result"]["isError"]
+    assert "document holds a NUL character" in nul["result"]["content"][0]["text"]
     assert huge["result"]["isError"] and "--top-k" in huge["result"]["content"][0]["text"]
     assert lines["result"]["isError"] and "--lines" in lines["result"]["content"][0]["text"]
     assert not fine["result"]["isError"]

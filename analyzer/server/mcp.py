@@ -128,6 +128,7 @@ def build_tools(backend: CommandBackend) -> Any:
     ) -> dict[str, Any]:
         """Search a collection. mode: hybrid (best), keyword, or semantic. path: a glob that
         documents must match, e.g. "docs/*.md". Results: document, line, heading, snippet."""
+        _without_nul(query=query, collection=collection, mode=mode, path=path)
         argv = ["query", "--collection", collection, "--top-k", str(top_k), "--mode", mode]
         if path:
             argv += ["--path", path]
@@ -139,6 +140,7 @@ def build_tools(backend: CommandBackend) -> Any:
     ) -> dict[str, Any]:
         """One document: its path, title, statistics, keywords, summary and similar documents;
         or, with lines like "40-60", that range of its text (the numbers of path:line)."""
+        _without_nul(document=document, collection=collection, lines=lines)
         argv = ["show", "--collection", collection, "--json"]
         if lines:
             argv += ["--lines", lines]
@@ -149,6 +151,7 @@ def build_tools(backend: CommandBackend) -> Any:
         document: str, collection: str = "default", top_k: int = 10
     ) -> dict[str, Any]:
         """The documents closest in meaning to a document (a path, its end, or its id)."""
+        _without_nul(document=document, collection=collection)
         argv = ["similar", "--collection", collection, "--top-k", str(top_k), "--json"]
         return await backend.run(*argv, "--", document)
 
@@ -158,6 +161,16 @@ def build_tools(backend: CommandBackend) -> Any:
         return await backend.run("db-status", "--json")
 
     return server
+
+
+def _without_nul(**arguments: str | None) -> None:
+    """A tool's text arguments, checked: a NUL is in no document name, collection or query
+    (the command line that runs the tool could not carry it either)."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    for name, value in arguments.items():
+        if value is not None and "\0" in value:
+            raise ToolError(f"{name} holds a NUL character; no {name} has one")
 
 
 async def serve_mcp(data_dir: str, command: Any, overrides: Mapping[str, ServiceFactory]) -> None:
