@@ -426,3 +426,24 @@ def test_mcp_answers_every_line_and_prints_no_traceback(
     assert not fine["result"]["isError"]
     assert fine["result"]["structuredContent"]["results"]
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_mcp_without_stdin_is_one_line(tmp_path: Path) -> None:
+    """Started with stdin closed, the transport once diverted whatever descriptor took fd 0
+    (the event loop's own) and ended in a traceback."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    done = subprocess.run(
+        [sys.executable, "-m", "analyzer", "--data-dir", str(tmp_path / "data"), "mcp"],
+        preexec_fn=lambda: os.close(0),  # noqa: PLW1509 - only closes a descriptor
+        capture_output=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.decode().startswith("error: analyzer mcp speaks on stdin and stdout")
+    assert b"Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+

@@ -15,6 +15,7 @@ client does not wait for ever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -26,7 +27,7 @@ from typing import Any
 from analyzer import __version__, ui
 from analyzer.client.forward import forward
 from analyzer.client.protocol import STDOUT
-from analyzer.errors import ConfigurationError
+from analyzer.errors import AnalyzerError, ConfigurationError
 from analyzer.module_api import ServiceFactory
 
 _EXTRA_HINT = "analyzer mcp needs the 'server' extra: pip install 'analyzer[server]'"
@@ -278,18 +279,35 @@ def _error_line(request_id: str | int | None, code: int, message: str) -> str:
 def _claimed_stdio() -> Iterator[tuple[Any, Any]]:
     """The protocol's own handles on stdin and stdout. Meanwhile fd 0 reads nothing and
     fd 1 writes to stderr, so that what a library prints cannot break the protocol's
-    lines; both are put back after."""
+    lines; both are put back after. Streams that are not fds 0 and 1 (replaced by a
+    caller) serve as they are."""
+    if sys.stdin is None or sys.stdout is None:  # closed when the process started
+        raise AnalyzerError(
+            "analyzer mcp speaks on stdin and stdout, and one of them is closed; "
+            "start it from an MCP client, which connects both"
+        )
+    if not (_backed_by(sys.stdin, 0) and _backed_by(sys.stdout, 1)):
+        yield sys.stdin.buffer, sys.stdout.buffer
+        return
     sys.stdout.flush()
     wire_in, wire_out = os.dup(0), os.dup(1)
-    nothing = os.open(os.devnull, os.O_RDONLY)
     try:
+        nothing = os.open(os.devnull, os.O_RDONLY)
         os.dup2(nothing, 0)
+        os.close(nothing)
         os.dup2(2, 1)
         # closefd=False: a thread may still wait on the wire when serving ends; the
         # descriptors stay open until the process exits.
         yield os.fdopen(wire_in, "rb", closefd=False), os.fdopen(wire_out, "wb", closefd=False)
     finally:
-        sys.stdout.flush()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
         os.dup2(wire_in, 0)
         os.dup2(wire_out, 1)
-        os.close(nothing)
+
+
+def _backed_by(stream: Any, fd: int) -> bool:
+    try:
+        return bool(stream.fileno() == fd)
+    except (AttributeError, OSError, ValueError):
+        return False
