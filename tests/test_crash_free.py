@@ -447,3 +447,25 @@ def test_mcp_without_stdin_is_one_line(tmp_path: Path) -> None:
     assert done.stderr.decode().startswith("error: analyzer mcp speaks on stdin and stdout")
     assert b"Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
 
+
+def test_a_closed_standard_output_is_one_line(tmp_path: Path) -> None:
+    """``analyzer documents >&-``: sys.stdout is None, and writing to it was an
+    AttributeError traceback."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    done = subprocess.run(
+        [sys.executable, "-m", "analyzer", "--data-dir", str(tmp_path / "data"), "documents"],
+        preexec_fn=lambda: os.close(1),  # noqa: PLW1509 - only closes a descriptor
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env={**os.environ, "ANALYZER_SERVER": "off"},
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        "error: standard output is closed; give analyzer somewhere to write, e.g. >/dev/null\n"
+    )
+

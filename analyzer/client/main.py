@@ -27,6 +27,7 @@ SERVER_MODES = ("on", "off", "auto")
 
 
 def main() -> None:
+    _check_standard_streams()
     argv, no_server = without_no_server(sys.argv[1:])
     line = read_command_line(argv)
     if line.version:
@@ -47,6 +48,20 @@ def main() -> None:
         if mode == "auto":
             start_in_background(data_dir)
     run_here(argv)
+
+
+def _check_standard_streams() -> None:
+    """Standard output closed when the process started (``analyzer ... >&-``) leaves the
+    command nowhere to write: say so and stop, as ``ls >&-`` does. A closed standard error
+    only loses the error lines; the exit code still tells."""
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process
+    if sys.stdout is None:
+        sys.stderr.write(
+            "error: standard output is closed; give analyzer somewhere to write, "
+            "e.g. >/dev/null\n"
+        )
+        sys.exit(1)
 
 
 def run_here(argv: list[str]) -> None:
