@@ -7,6 +7,7 @@ application context starts.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -63,9 +64,9 @@ def _float_from_env(environ: Mapping[str, str], key: str, default: float) -> flo
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigurationError(
-            f"{key}={raw!r} is not a number; set it to seconds, e.g. 5"
-        ) from None
+        value = math.nan
+    if not math.isfinite(value):  # nan and inf parse as floats, then fail as a timeout
+        raise ConfigurationError(f"{key}={raw!r} is not a number; set it to seconds, e.g. 5")
     if value < 0:
         raise ConfigurationError(f"{key}={raw!r} is negative; set it to seconds, e.g. 5")
     return value

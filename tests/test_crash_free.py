@@ -227,6 +227,20 @@ def test_an_empty_analyzer_data_dir_means_unset() -> None:
     assert locate.data_dir_from(None, environ) == str(default_data_dir().absolute())
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999"])
+def test_a_busy_timeout_that_is_no_number_of_seconds_is_one_line(
+    corpus: Path, fake_models: FakeModels, value: str
+) -> None:
+    done = cli(
+        "--data-dir",
+        str(corpus),
+        "documents",
+        env={"ANALYZER_BUSY_TIMEOUT": value},
+        models=fake_models,
+    )
+    one_line_error(done, 1, "ANALYZER_BUSY_TIMEOUT", "is not a number")
+
+
 # --- the server runs only what a client forwards -----------------------------------------
 
 
@@ -468,4 +482,3 @@ def test_a_closed_standard_output_is_one_line(tmp_path: Path) -> None:
     assert done.stderr.decode() == (
         "error: standard output is closed; give analyzer somewhere to write, e.g. >/dev/null\n"
     )
-
