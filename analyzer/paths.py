@@ -8,6 +8,7 @@ against ``working_dir()``, which a server sets per request.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Iterator
@@ -39,6 +40,19 @@ def absolute(path: str | os.PathLike[str]) -> Path:
     Like ``Path.absolute()``, it keeps ``..`` parts: stored paths stay what they were.
     """
     return Path(working_dir()) / os.path.expanduser(os.fspath(path))
+
+
+def unreadable(path: Path) -> str | None:
+    """Why the file system refuses to look ``path`` up (a name too long, a loop of links,
+    no permission to search a directory on the way), or None. Path.exists() and is_dir()
+    raise these instead of answering."""
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 def is_within(path: str, root: str) -> bool:

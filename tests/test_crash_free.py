@@ -221,6 +221,13 @@ def test_an_empty_data_dir_is_a_usage_error(
     assert not forwardable(read_command_line(["--data-dir", "", "db-status"]))
 
 
+def test_a_data_dir_the_file_system_cannot_look_up_is_one_line(tmp_path: Path) -> None:
+    long = str(tmp_path / ("a" * 5000))
+    one_line_error(cli("--data-dir", long, "documents"), 1, "cannot use data directory")
+    done = cli("documents", env={"ANALYZER_DATA_DIR": long})
+    one_line_error(done, 1, "(5", "characters): File name too long")
+
+
 def test_an_empty_analyzer_data_dir_means_unset() -> None:
     environ = {"ANALYZER_DATA_DIR": ""}
     assert resolve_settings(None, environ).data_dir == default_data_dir()

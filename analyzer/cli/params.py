@@ -6,7 +6,6 @@ Paths are checked against the working directory of the person who typed them
 
 from __future__ import annotations
 
-import errno
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from typing import Annotated, Literal
 import typer
 
 from analyzer.errors import AnalyzerError
-from analyzer.paths import absolute, shown
+from analyzer.paths import absolute, shown, unreadable
 
 Kind = Literal["path", "file", "directory"]
 
@@ -87,20 +86,6 @@ def existing(path: Path, param_hint: str, kind: Kind = "path") -> Path:
     if kind == "directory" and not full.is_dir():
         raise typer.BadParameter(f"Directory {str(path)!r} is a file.", param_hint=param_hint)
     return path
-
-
-def unreadable(path: Path) -> str | None:
-    """Why the file system refuses to look ``path`` up (a name too long, a loop of links,
-    no permission to search a directory on the way), or None. Path.exists() raises these."""
-    try:
-        path.stat()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return None
-        return exc.strerror or type(exc).__name__
-    return None
 
 
 def briefly(text: str, limit: int = 80) -> str:

@@ -87,8 +87,24 @@ async def _booted(state: CliState, recorded: _Recorded[Result]) -> Result:
     from analyzer.settings import resolve_settings
 
     settings = resolve_settings(state.data_dir)
+    _check_data_dir(settings.data_dir)
     async with AppContext(settings, overrides=state.overrides) as app:
         return await recorded(app)
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    """A data directory the file system cannot even look up (a name too long) is one line,
+    before the context tries to create it."""
+    from analyzer.cli.params import briefly
+    from analyzer.errors import DataDirError
+    from analyzer.paths import unreadable
+
+    reason = unreadable(data_dir)
+    if reason is not None:
+        raise DataDirError(
+            f"cannot use data directory {briefly(str(data_dir))}: {reason}; "
+            "choose another with --data-dir or ANALYZER_DATA_DIR"
+        )
 
 
 @dataclass(frozen=True)
