@@ -30,7 +30,7 @@ from analyzer.server.mcp import refusal_of
 from tests.helpers import FakeModels, cli
 from tests.test_crash_free import NOT_UTF8, McpLines
 
-EXAMPLES = int(os.environ.get("ANALYZER_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("ANALYZER_FUZZ_EXAMPLES", "40"))  # on each backend
 FUZZ = settings(
     max_examples=EXAMPLES,
     derandomize=True,  # the same inputs on every run: a failure in CI reproduces
@@ -168,8 +168,19 @@ def fuzz_models() -> FakeModels:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory, fuzz_models: FakeModels) -> Path:
-    """A few documents (one named with a byte that is not UTF-8) ingested on SQLite."""
+def module_databases(new_databases: Callable[[str], dict[str, str]]) -> dict[str, str]:
+    """The corpus's databases on the backend under test (tests/conftest.py points every
+    test of this module at them)."""
+    return new_databases("front_doors_fuzz")
+
+
+@pytest.fixture(scope="module")
+def corpus(
+    tmp_path_factory: pytest.TempPathFactory,
+    fuzz_models: FakeModels,
+    module_databases: dict[str, str],
+) -> Path:
+    """A few documents (one named with a byte that is not UTF-8) ingested, on each backend."""
     root = tmp_path_factory.mktemp("front-doors-fuzz")
     docs = root / "docs"
     docs.mkdir()
@@ -177,7 +188,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, fuzz_models: FakeModels) ->
     (docs / NOT_UTF8).write_text("Coffee and cake\n\nThe cafe opens at eight.\n")
     (docs / "garden.md").write_text("# Tomatoes\n\nWater them at the root in the morning.\n")
     (docs / "garden-copy.md").write_text("# Tomatoes\n\nWater them at the root in the morning.\n")
-    done = cli("--data-dir", str(root / "data"), "ingest", str(docs), models=fuzz_models)
+    data = str(root / "data")
+    done = cli("--data-dir", data, "ingest", str(docs), env=module_databases, models=fuzz_models)
     assert done.exit_code == 0, done.output
     return root / "data"
 
