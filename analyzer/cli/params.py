@@ -27,10 +27,8 @@ MAX_PAGE = 2**31 - 1
 
 # The bytes of an argument that are not UTF-8, as Python holds them: lone surrogates
 # U+DC80 to U+DCFF (PEP 383). The root command refuses every other surrogate and NUL, which
-# no command line can carry (``analyzer.cli.app``).
+# no command line can carry (``analyzer.cli.app``); a file read (--batch) may spell any.
 _UNDECODED = re.compile("[\udc80-\udcff]")
-
-
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
