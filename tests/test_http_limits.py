@@ -22,7 +22,9 @@ pytestmark = pytest.mark.slow
 
 
 async def echo_app(scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
-    """Answers every request with the size of its body."""
+    """Answers every request with the size of its body; ``/slow`` takes a second."""
+    if scope["path"] == "/slow":
+        await asyncio.sleep(1.0)
     size = 0
     while True:
         message = await receive()
@@ -88,6 +90,14 @@ def test_the_second_request_on_a_connection_has_a_deadline_of_its_own(served: in
     first = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     received = exchange(served, first, b"GET / HTTP/1.1\r\nHost: 1", pause_s=0.1)
     assert received.count(b"HTTP/1.1 200") == 1
+
+
+def test_pipelined_requests_slower_than_the_deadline_are_both_answered(served: int) -> None:
+    """The second request's headers arrived with the first: the deadline, armed again after
+    the first answer, must not close the connection while the second is being answered."""
+    slow = b"GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    received = exchange(served, slow + slow)
+    assert received.count(b"HTTP/1.1 200") == 2
 
 
 def test_a_body_that_does_not_arrive_in_time_is_408(served: int) -> None:

@@ -132,8 +132,8 @@ def test_db_status_names_an_open_data_directory_and_the_chmod_that_closes_it(
     assert shown.exit_code == 0
     warning = [line for line in shown.stderr.splitlines() if "open to other users" in line]
     assert len(warning) == 1
-    assert f"chmod 700 {data_dir}" in warning[0] and f"chmod 600 {data_dir}/*" in warning[0]
-    assert "notes.txt" in warning[0]
+    assert f"chmod 700 {data_dir}" in warning[0]
+    assert f"chmod 600 {data_dir / 'notes.txt'}" in warning[0] and "*" not in warning[0]
     report = json.loads(
         cli("--data-dir", str(data_dir), "db-status", "--json", models=models).stdout
     )
@@ -143,6 +143,27 @@ def test_db_status_names_an_open_data_directory_and_the_chmod_that_closes_it(
     os.chmod(data_dir / "notes.txt", 0o600)
     closed = cli("--data-dir", str(data_dir), "db-status", "--json", models=models)
     assert json.loads(closed.stdout)["exposed"] == [] and "open to other users" not in closed.stderr
+
+
+@pytest.mark.sqlite_only("a SQLite database named by URL outside the data directory")
+def test_a_database_kept_in_a_folder_of_ones_own_is_reported_alone(
+    tmp_path: Path, loose_umask: None
+) -> None:
+    """A folder that holds a database by URL is the person's business (scripts, notes): only
+    the database's own files are named, never the folder or its other files."""
+    project = tmp_path / "project"
+    project.mkdir(mode=0o755)
+    (project / "build.sh").write_text("echo hi\n")
+    database = project / "index.db"
+    database.write_bytes(b"")
+    os.chmod(database, 0o644)
+    env = {"ANALYZER_DB_SEMANTIC_CORE_URL": f"sqlite+aiosqlite:///{database}"}
+    data = tmp_path / "data"
+    shown = cli("--data-dir", str(data), "db-status", env=env)
+    assert shown.exit_code == 0, shown.output
+    warning = [line for line in shown.stderr.splitlines() if "readable by others" in line]
+    assert len(warning) == 1 and f"chmod 600 {database}" in warning[0]
+    assert "build.sh" not in warning[0] and f"chmod 700 {project}" not in warning[0]
 
 
 # --- HTTP --------------------------------------------------------------------------------------
@@ -200,7 +221,8 @@ def test_the_token_holder_cannot_point_the_server_at_system_files_or_its_own_dat
 ) -> None:
     data, url = loopback_api
     with token_client(url, data) as api:
-        for path in ("/proc/self", "/", "/sys/kernel", str(data)):
+        too_long = str(data.parent / ("a" * 300))  # exists() raises on it, not False
+        for path in ("/proc/self", "/", "/sys/kernel", str(data), too_long):
             refused = api.post("/ingest", json={"paths": [path], "collection": "system"})
             assert refused.status_code == 400, path
             assert "\n" not in refused.json()["error"]

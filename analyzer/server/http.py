@@ -36,7 +36,7 @@ from analyzer.errors import (
     DatabaseUnavailableError,
     UsageError,
 )
-from analyzer.paths import is_within
+from analyzer.paths import is_within, unreadable
 from analyzer.privacy import write_private_file
 
 if TYPE_CHECKING:
@@ -99,10 +99,9 @@ def server_token(data_dir: str, given: str | None) -> str:
     for the owner's own tools (``curl -H "Authorization: Bearer $(cat .../http.token)"``);
     a token kept there survives restarts, and deleting the file makes a new one."""
     path = Path(token_path(data_dir))
-    token = given.strip() if given else _kept_token(path)
-    if token is None:
-        token = secrets.token_urlsafe(32)
-    if _kept_token(path) != token:
+    kept = _kept_token(path)
+    token = (given.strip() if given else None) or kept or secrets.token_urlsafe(32)
+    if kept != token:
         write_private_file(path, token + "\n")
     return token
 
@@ -226,9 +225,12 @@ def _header_deadline_protocol() -> type:
                 self._disarm()  # a new request's headers are in
 
         def on_response_complete(self) -> None:
+            # Armed first: the parent may start a pipelined request's cycle at once, and
+            # that start must disarm it (in handle_events), not be taken for the wait.
+            self._arm()
             super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm()
+            if self.transport.is_closing():
+                self._disarm()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
@@ -564,6 +566,9 @@ def _check_ingest_path(path: Path, data_dir: str) -> None:
     shown = str(path)
     if not path.is_absolute():
         raise UsageError(f"path {shown!r} is not absolute; send absolute paths")
+    refused = unreadable(path)  # a name too long, no permission on the way: exists() raises
+    if refused is not None:
+        raise UsageError(f"path {shown!r} cannot be looked up on the server ({refused})")
     if not path.exists():
         raise UsageError(f"path {shown!r} does not exist on the server")
     real = os.path.realpath(path)
