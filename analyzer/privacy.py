@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shlex
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,12 +68,14 @@ class Exposure:
 
     @property
     def fix(self) -> str:
-        quoted = shlex.quote(self.directory)
+        """The commands that close it: the directory, then each file by name (a glob would
+        also take execute bits off scripts in a folder that holds a database by URL)."""
         commands = []
         if self.directory_open:
-            commands.append(f"chmod 700 {quoted}")
+            commands.append(f"chmod 700 {shlex.quote(self.directory)}")
         if self.files:
-            commands.append(f"chmod 600 {quoted}/*")
+            named = " ".join(shlex.quote(os.path.join(self.directory, f)) for f in self.files)
+            commands.append(f"chmod 600 {named}")
         return " && ".join(commands)
 
     def message(self) -> str:
@@ -85,25 +88,29 @@ class Exposure:
         elif self.directory_open:
             what = f"data directory {self.directory} is open to other users"
         else:
-            what = f"{files} in data directory {self.directory} can be read by other users"
+            what = f"{files} in {self.directory} can be read by other users"
         return f"{what}; run: {self.fix}"
 
 
-def exposure(directory: Path) -> Exposure | None:
-    """What others can reach in ``directory``, or None when it is owner-only (or missing)."""
+def exposure(directory: Path, only: Collection[str] | None = None) -> Exposure | None:
+    """What others can reach in ``directory``, or None when it is owner-only (or missing).
+
+    ``only``: look at these files alone and not at the directory itself (a folder that
+    holds a database named by URL is the person's own business; its database is ours).
+    """
     try:
         info = directory.stat()
     except OSError:
         return None
-    directory_open = bool(info.st_mode & (stat.S_IRWXG | stat.S_IRWXO))
-    files = tuple(sorted(_readable_by_others(directory)))
+    directory_open = only is None and bool(info.st_mode & _OTHERS)
+    files = tuple(sorted(n for n in _readable_by_others(directory) if only is None or n in only))
     if not directory_open and not files:
         return None
     return Exposure(str(directory), directory_open, files)
 
 
 def _readable_by_others(directory: Path) -> list[str]:
-    names = []
+    names: list[str] = []
     try:
         entries = list(os.scandir(directory))
     except OSError:

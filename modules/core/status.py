@@ -35,7 +35,14 @@ class StatusService:
         return StatusReport(databases, recent, checked=check, exposed=self.exposed())
 
     def exposed(self) -> list[Exposure]:
-        """The private directories that other users of the machine can read into."""
-        directories = {self._data_dir.absolute(), *self._database.directories()}
-        found = (exposure(directory) for directory in sorted(directories))
+        """What other users of the machine can read: in the data directory, anything; where
+        a URL puts a SQLite database elsewhere, that database's files."""
+        data_dir = self._data_dir.absolute()
+        found = [exposure(data_dir)]
+        elsewhere: dict[Path, set[str]] = {}
+        for path in self._database.sqlite_files():
+            if path.parent != data_dir:
+                names = {path.name, f"{path.name}-wal", f"{path.name}-shm"}
+                elsewhere.setdefault(path.parent, set()).update(names)
+        found += [exposure(folder, only=names) for folder, names in sorted(elsewhere.items())]
         return [item for item in found if item is not None]

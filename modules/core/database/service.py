@@ -75,6 +75,11 @@ class DatabaseService:
         database = self._runtime.get(name)
         return database.readonly_engine if readonly else database.engine
 
+    def sqlite_files(self) -> list[Path]:
+        """The SQLite files of the open databases (none on PostgreSQL)."""
+        files = (self._runtime.get(name).file for name in self.names)
+        return [path for path in files if path is not None]
+
     def directories(self) -> set[Path]:
         """The directories that hold the SQLite files of the open databases."""
         files = (self._runtime.get(name).file for name in self.names)
