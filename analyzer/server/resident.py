@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,7 @@ from analyzer.client.protocol import (
 )
 from analyzer.errors import AnalyzerError, ConfigurationError
 from analyzer.module_api import ServiceFactory
+from analyzer.privacy import make_private_dir
 from analyzer.server.commands import CommandRunner, Invocation, LoopContext, Outcome
 from analyzer.server.streams import RemoteStream, RoutedStream
 from analyzer.settings import Settings, resolve_settings
@@ -76,7 +77,7 @@ class ServerRunningError(AnalyzerError):
 class ServeOptions:
     idle_timeout_s: float | None = None  # None: never stop for idleness
     http: tuple[str, int] | None = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # never in a log line
     watch: tuple[Path, ...] = ()
     watch_collection: str = "default"
 
@@ -543,7 +544,7 @@ def _settings_key(settings: Settings) -> tuple[Any, ...]:
 
 def _check_private_dir(directory: str) -> None:
     """The socket lives here: the directory must be ours and closed to other users."""
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    make_private_dir(Path(directory))
     info = os.stat(directory)
     if info.st_uid != os.getuid():
         raise ConfigurationError(
