@@ -141,6 +141,22 @@ def test_a_full_disk_reads_refuses_writes_in_one_line_and_loses_nothing(
     assert tables["documents"] == 11  # the ten of the kitchen, and the new note
 
 
+def test_a_new_data_directory_on_a_full_disk_says_the_disk_is_full(small_disk: Path) -> None:
+    """The empty owner-only database files made for SQLite are no database to read: the
+    command says the disk is full, not that a read-only database lacks its tables."""
+    with open(small_disk / "filler", "wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * (1 << 20))
+                filler.flush()
+        except OSError:
+            pass
+    done = analyzer(small_disk / "data", "db-status")
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and "the disk is full" in lines[0], done.stderr
+
+
 def test_a_disk_filled_by_an_ingest_still_reads_and_says_the_run_is_not_recorded(
     tiny_disk: Path, tmp_path: Path
 ) -> None:

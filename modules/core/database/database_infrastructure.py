@@ -581,6 +581,20 @@ def translate_database_error(
 DISK_FULL = "the disk is full"
 
 
+def _no_database_yet(path: Path) -> bool:
+    """Whether ``path`` holds no database: missing, or the empty owner-only file made for
+    SQLite to open, with no write-ahead log either (a database young enough never to have
+    been checkpointed keeps everything there). A full disk then has nothing to read."""
+    return not any(_size(p) for p in (path, path.with_name(f"{path.name}-wal")))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def disk_full(path: Path) -> bool:
     """Whether the disk holding ``path`` has no room left (less than 64 KiB)."""
     try:
@@ -733,7 +747,7 @@ class DatabaseRuntime:
             await self._open_as(name, url, base, declarations, reason)
         except DatabaseUnavailableError as exc:
             unreadable = isinstance(exc, CorruptDatabaseError)
-            if unreadable or path is None or read_only or not path.exists():
+            if unreadable or path is None or read_only or _no_database_yet(path):
                 raise
             if not disk_full(path):
                 raise
