@@ -82,3 +82,20 @@ def test_a_removed_folder_is_reported_missing_keeps_its_documents_and_is_watched
     assert watch_status(data)["missing"] == []
     note(folder, "otter.txt", "Otters play on the riverbank.")
     wait_until(lambda: keyword_hits(data, "otters") == ["otter.txt"])
+
+
+def test_changes_that_come_with_another_path_going_are_ingested(tmp_path: Path) -> None:
+    """Two watched folders: one removed while a note is written into the other, in one
+    batch of events. The note is ingested though no later event comes for it."""
+    first, second, data = tmp_path / "first", tmp_path / "second", tmp_path / "data"
+    note(first, "heron.txt", "The heron waits by the pond.")
+    note(second, "kingfisher.txt", "The kingfisher dives into the river.")
+    running = start_server(data, "--watch", str(first), "--watch", str(second))
+    try:
+        wait_until(lambda: keyword_hits(data, "kingfisher") == ["kingfisher.txt"])
+        shutil.rmtree(first)
+        note(second, "otter.txt", "Otters play on the riverbank.")
+        wait_until(lambda: keyword_hits(data, "otters") == ["otter.txt"])
+        assert watch_status(data)["missing"] == [str(first)]
+    finally:
+        stop_process(running.process)

@@ -101,7 +101,7 @@ class Watcher:
         armed = self._look()  # before the first pass: a swap during it is seen after it
         await self.ingest_pass("start")  # catch up with what changed while nobody watched
         while not self._stop.is_set():
-            await self._watch(armed)
+            unseen = await self._watch(armed)
             if self._stop.is_set():
                 return
             now = self._look()
@@ -112,6 +112,8 @@ class Watcher:
                 names = ", ".join(str(p) for p in arrived)
                 log.info("watching %s again (replaced or re-created)", names)
                 await self.ingest_pass(f"{names} replaced or re-created")
+            elif unseen:  # another path's changes came in the batch that saw one go
+                await self.ingest_pass(f"{unseen} file events")
 
     def _look(self) -> dict[Path, Identity]:
         """The paths' identities now; a path that went missing or came back is logged."""
@@ -128,8 +130,9 @@ class Watcher:
         self.missing = missing
         return now
 
-    async def _watch(self, armed: dict[Path, Identity]) -> None:
-        """Ingest on file events until stopped or until a path's identity is not ``armed``."""
+    async def _watch(self, armed: dict[Path, Identity]) -> int:
+        """Ingest on file events until stopped or until a path's identity is not ``armed``;
+        the number of events of the last batch, which no pass has seen."""
         present = [p for p in self.paths if armed[p] is not None]
 
         def changed() -> bool:
@@ -139,7 +142,7 @@ class Watcher:
             while not self._stop.is_set() and not changed():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), RECHECK_S)
-            return
+            return 0
         from watchfiles import awatch
 
         events = awatch(
@@ -154,13 +157,14 @@ class Watcher:
             async with contextlib.aclosing(events):
                 async for changes in events:
                     if changed():
-                        return  # the events of a swapped folder are not this folder's
+                        return len(changes)  # the caller looks again, then passes
                     if changes:
                         await self.ingest_pass(f"{len(changes)} file events")
         except OSError as exc:  # a path went between the look and the watch: look again
             log.warning("cannot watch %s (%s); trying again", ", ".join(map(str, present)), exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), RECHECK_S)
+        return 0
 
     def _filter(self) -> Callable[[Any, str], bool]:
         from watchfiles import DefaultFilter
