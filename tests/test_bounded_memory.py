@@ -263,3 +263,24 @@ def test_a_client_that_resets_its_connection_has_hung_up() -> None:
             writer.close()
 
     assert asyncio.run(scenario()) in (0, 4)  # whether the bytes arrived before the reset
+
+
+def test_a_client_runs_a_command_line_over_the_request_limit_itself(tmp_path: Path) -> None:
+    """The server would cut such a request off: the client does not send it at all (and
+    so does not wait for the cut before running the command here)."""
+    from analyzer.client.forward import forward
+    from analyzer.client.protocol import MAX_REQUEST
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(data / "server.sock"))
+    listening.listen(1)
+    listening.settimeout(0.5)
+    try:
+        argv = ["query", "x" * (MAX_REQUEST + 1)]
+        assert forward(str(data), argv, {}, sink=lambda kind, payload: None) is None
+        with pytest.raises(TimeoutError):
+            listening.accept()  # the server was never asked
+    finally:
+        listening.close()

@@ -13,6 +13,8 @@ from analyzer.client.protocol import (
     ACCEPTED,
     DECLINED,
     EXIT,
+    HEADER_SIZE,
+    MAX_REQUEST,
     REPLY,
     REQUEST,
     STDERR,
@@ -64,15 +66,18 @@ def forward(
         request = _request(data_dir, argv, environ)
     except OSError:  # no working directory (it was deleted): run it here, which says so
         return None
+    if not terminal:
+        request |= {"tty": [False, False, False], "size": None, "encoding": {}}
+    framed = json_frame(REQUEST, request)
+    if len(framed) - HEADER_SIZE > MAX_REQUEST:  # the server would cut it off: run it here
+        return None
     sock = _connect(data_dir)
     if sock is None:
         return None
-    if not terminal:
-        request |= {"tty": [False, False, False], "size": None, "encoding": {}}
     with sock:
         frames = FrameReader(sock)
         try:
-            sock.sendall(json_frame(REQUEST, request))
+            sock.sendall(framed)
             return _relay(sock, frames, sink or _to_std_streams)
         except KeyboardInterrupt:
             return _relay_after_interrupt(sock, frames, sink or _to_std_streams)
