@@ -374,7 +374,9 @@ class McpLines:
 
     def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         message = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
-        return self.send(json.dumps(message))  # a lone surrogate goes out as \\udXXX
+        answer = self.send(json.dumps(message))  # a lone surrogate goes out as \\udXXX
+        assert answer.get("id") == message["id"], (message, answer)  # its own answer, once
+        return answer
 
     def call(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         return self.request("tools/call", {"name": tool, "arguments": arguments})

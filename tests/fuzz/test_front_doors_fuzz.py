@@ -328,4 +328,8 @@ def test_random_lines_get_one_answer(
     session, errors = mcp_session
     text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
     assume(text.strip() and answered(text))
-    check_answer(session.send(line), errors)
+    answer = session.send(line)
+    check_answer(answer, errors)
+    refusal = refusal_of(text)
+    expected = json.loads(text if refusal is None else refusal)["id"]
+    assert answer.get("id") == expected, (text, answer)  # this line's answer, not another's
