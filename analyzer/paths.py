@@ -84,22 +84,25 @@ def location(path: str, line: int, page: int | None = None) -> str:
 # a name goes in and comes out byte for byte. (A real name using those private-use
 # characters of plane 16 would read back as raw bytes; none is known.)
 
-_UNDECODED = re.compile("[\udc80-\udcff]")
+# Surrogates in a str, by what they stand for. Python holds a byte of a name or an
+# argument that is not UTF-8 as one of U+DC80 to U+DCFF (PEP 383); any other lone
+# surrogate stands for no byte at all (only JSON can spell one, ``\ud800``). No database
+# stores either as text. The one place these ranges are written.
+UNDECODED_BYTE = re.compile("[\udc80-\udcff]")
+NO_BYTE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+ANY_SURROGATE = re.compile("[\ud800-\udfff]")
 _STORED = re.compile("[\U0010fe80-\U0010feff]")
 _SHIFT = 0x10FE80 - 0xDC80
 
 
 def storable(path: str) -> str:
     """``path`` as the database stores it: valid Unicode, whatever bytes its name holds."""
-    return _UNDECODED.sub(lambda m: chr(ord(m.group()) + _SHIFT), path)
+    return UNDECODED_BYTE.sub(lambda m: chr(ord(m.group()) + _SHIFT), path)
 
 
 def from_storage(path: str) -> str:
     """A stored path as the file system knows it again (the inverse of ``storable``)."""
     return _STORED.sub(lambda m: chr(ord(m.group()) - _SHIFT), path)
-
-
-_OTHER_SURROGATES = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
 
 def shown(path: str) -> str:
@@ -108,5 +111,5 @@ def shown(path: str) -> str:
     A surrogate that stands for no byte (JSON can spell one, ``\\ud800``) is shown as its
     escape: it comes from no file name, and UTF-8 cannot encode it.
     """
-    text = _OTHER_SURROGATES.sub(lambda m: f"\\u{ord(m.group()):04x}", from_storage(path))
+    text = NO_BYTE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", from_storage(path))
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,11 +14,11 @@ from analyzer.cli import analysis, db, evaluate, ingest, manage, query, serve
 from analyzer.cli.examples import examples
 from analyzer.cli.runner import CliState
 from analyzer.client.command_line import HELP_OPTIONS, hoisted
+from analyzer.paths import NO_BYTE_SURROGATE
 
-# What no command line of a shell can carry: NUL, and surrogates other than U+DC80 to
-# U+DCFF, Python's stand-ins for bytes that are not UTF-8 (PEP 383). Only a request sent
-# to a server (the socket, MCP) can hold them; nothing below the root is asked to cope.
-_NOT_AN_ARGUMENT = re.compile("[\0\ud800-\udc7f\udd00-\udfff]")
+# What no command line of a shell can carry: NUL, and surrogates that stand for no byte.
+# Only a request sent to a server (the socket, MCP) can hold them; nothing below the root
+# is asked to cope.
 
 
 class _Root(TyperGroup):
@@ -28,7 +27,7 @@ class _Root(TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         # ctx: the Context of the click that Typer bundles, which it does not export.
         for position, token in enumerate(args, start=1):
-            if _NOT_AN_ARGUMENT.search(token):
+            if "\0" in token or NO_BYTE_SURROGATE.search(token):
                 what = "a NUL" if "\0" in token else "a surrogate that is no byte"
                 raise typer.BadParameter(
                     f"{token[:60]!r} holds {what}, which no command line can carry; "

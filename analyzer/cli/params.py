@@ -6,7 +6,6 @@ Paths are checked against the working directory of the person who typed them
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Annotated, Literal
 import typer
 
 from analyzer.errors import AnalyzerError
-from analyzer.paths import absolute, shown, unreadable
+from analyzer.paths import ANY_SURROGATE, UNDECODED_BYTE, absolute, shown, unreadable
 
 Kind = Literal["path", "file", "directory"]
 
@@ -25,11 +24,8 @@ MAX_TOP_K = 1000
 MAX_LINE = 2**31 - 1  # the last line a document can have (ALL_LINES of analysis.lines)
 MAX_PAGE = 2**31 - 1
 
-# The bytes of an argument that are not UTF-8, as Python holds them: lone surrogates
-# U+DC80 to U+DCFF (PEP 383). The root command refuses every other surrogate and NUL, which
-# no command line can carry (``analyzer.cli.app``); a file read (--batch) may spell any.
-_UNDECODED = re.compile("[\udc80-\udcff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# The root command refuses NUL and every surrogate that stands for no byte, which no
+# command line can carry (``analyzer.cli.app``); a file read (--batch) may spell any.
 
 
 def query_text(text: str) -> str:
@@ -38,13 +34,13 @@ def query_text(text: str) -> str:
 
     A search needs words, not bytes; a model's tokenizer refuses such text outright.
     """
-    return _SURROGATE.sub("\ufffd", text)
+    return ANY_SURROGATE.sub("\ufffd", text)
 
 
 def name_text(value: str | None, param_hint: str) -> str | None:
     """A name stored as text (a collection's), refused when it holds bytes that are not
     UTF-8: a database stores text, and a name is no file whose bytes must be kept."""
-    if value is not None and _UNDECODED.search(value):
+    if value is not None and UNDECODED_BYTE.search(value):
         raise typer.BadParameter(
             f"'{shown(value)}' is not UTF-8 text; type the name in UTF-8", param_hint=param_hint
         )

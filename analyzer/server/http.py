@@ -18,7 +18,6 @@ import asyncio
 import itertools
 import logging
 import os
-import re
 import secrets
 import socket
 import time
@@ -36,7 +35,7 @@ from analyzer.errors import (
     DatabaseUnavailableError,
     UsageError,
 )
-from analyzer.paths import is_within, unreadable
+from analyzer.paths import ANY_SURROGATE, is_within, unreadable
 from analyzer.privacy import write_private_file
 
 if TYPE_CHECKING:
@@ -535,15 +534,12 @@ def status_of(exc: AnalyzerError) -> int:
     return 422
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def plain_text(value: str) -> str:
     """A string a request may carry: without NUL (PostgreSQL's text cannot hold it) and
     without lone surrogates (JSON's ``\\ud800`` escapes: no database stores one)."""
     if "\x00" in value:
         raise ValueError("holds a NUL character; send text without it")
-    if _SURROGATE.search(value):
+    if ANY_SURROGATE.search(value):
         raise ValueError("holds a lone surrogate such as \\ud800, which is not text; send UTF-8")
     return value
 

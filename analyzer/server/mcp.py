@@ -29,6 +29,7 @@ from analyzer.client.forward import forward
 from analyzer.client.protocol import STDOUT
 from analyzer.errors import AnalyzerError, ConfigurationError
 from analyzer.module_api import ServiceFactory
+from analyzer.paths import ANY_SURROGATE
 
 _EXTRA_HINT = "analyzer mcp needs the 'server' extra: pip install 'analyzer[server]'"
 
@@ -262,7 +263,7 @@ def refusal_of(line: str) -> str | None:
 
 def _holds_surrogate(value: Any) -> bool:
     if isinstance(value, str):
-        return any("\ud800" <= char <= "\udfff" for char in value)
+        return ANY_SURROGATE.search(value) is not None
     if isinstance(value, dict):
         return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
     if isinstance(value, list):
