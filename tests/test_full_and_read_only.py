@@ -71,6 +71,17 @@ READS = [
 ]
 
 
+def fill(disk: Path) -> None:
+    """Write a file on ``disk`` until no byte more fits."""
+    with open(disk / "filler", "wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * (1 << 20))
+                filler.flush()
+        except OSError:
+            pass
+
+
 def ingest_kitchen(data: Path) -> None:
     done = analyzer(data, "ingest", str(SAMPLE_DOCS / "kitchen"), "--json")
     assert done.returncode == 0, done.stderr
@@ -113,13 +124,7 @@ def test_a_full_disk_reads_refuses_writes_in_one_line_and_loses_nothing(
 ) -> None:
     data = small_disk / "data"
     ingest_kitchen(data)
-    with open(small_disk / "filler", "wb") as filler:
-        try:
-            while True:
-                filler.write(b"\0" * (1 << 20))
-                filler.flush()
-        except OSError:
-            pass
+    fill(small_disk)
     assert os.statvfs(small_disk).f_bavail == 0
 
     assert_reads_work(data, "the disk is full")
@@ -144,13 +149,7 @@ def test_a_full_disk_reads_refuses_writes_in_one_line_and_loses_nothing(
 def test_a_new_data_directory_on_a_full_disk_says_the_disk_is_full(small_disk: Path) -> None:
     """The empty owner-only database files made for SQLite are no database to read: the
     command says the disk is full, not that a read-only database lacks its tables."""
-    with open(small_disk / "filler", "wb") as filler:
-        try:
-            while True:
-                filler.write(b"\0" * (1 << 20))
-                filler.flush()
-        except OSError:
-            pass
+    fill(small_disk)
     done = analyzer(small_disk / "data", "db-status")
     assert done.returncode == 1
     lines = done.stderr.splitlines()
