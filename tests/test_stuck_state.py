@@ -93,7 +93,6 @@ def stored_rows_at(server: PostgresServer, database: str, sql: str) -> list[tupl
     return [tuple(line.split("|")) for line in server.psql(sql, database).splitlines()]
 
 
-
 # --- runs whose database went away ------------------------------------------------------
 
 
@@ -114,9 +113,7 @@ def stop_immediately(server: PostgresServer) -> None:
 
 
 def start_again(server: PostgresServer) -> None:
-    options = (
-        f"-p {server.port} -k {server.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    )
+    options = f"-p {server.port} -k {server.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
     pg_ctl(server, "-l", str(server.socket_dir / "log"), "-w", "-o", options, "start")
 
 

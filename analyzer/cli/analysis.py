@@ -47,9 +47,7 @@ DOC_HELP = (
 DocArgument = Annotated[str, typer.Argument(metavar="DOC", help=DOC_HELP, show_default=False)]
 CollectionOption = Annotated[
     str,
-    typer.Option(
-        "--collection", "-c", help="Collection to analyse.", callback=collection_name
-    ),
+    typer.Option("--collection", "-c", help="Collection to analyse.", callback=collection_name),
 ]
 
 

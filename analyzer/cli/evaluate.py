@@ -31,9 +31,7 @@ def evaluate(
     ],
     qrels: Annotated[
         Path | None,
-        typer.Option(
-            help="Judgements to use (default: qrels/test.tsv, dev or train)."
-        ),
+        typer.Option(help="Judgements to use (default: qrels/test.tsv, dev or train)."),
     ] = None,
     mode: Annotated[
         list[Mode] | None,
@@ -64,9 +62,7 @@ def evaluate(
         with ui.progress_bar("Evaluating") if show_progress else nullcontext() as bar:
             update = (lambda m, done, total: bar.update(done, total, m)) if bar else None
             with utf8_text(f"a file of {display_path(str(absolute(beir_dir)))}"):
-                return await service.evaluate(
-                    beir_dir, modes, qrels, collection, progress=update
-                )
+                return await service.evaluate(beir_dir, modes, qrels, collection, progress=update)
 
     arguments = {"beir_dir": str(beir_dir), "modes": modes}
     report = run_command(ctx, "eval", arguments, work, eval_json)

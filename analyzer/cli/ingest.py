@@ -38,9 +38,7 @@ def _size(value: str) -> int:
 
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[
-        list[Path], typer.Argument(help="Files or directories (walked recursively).")
-    ],
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (walked recursively).")],
     collection: Annotated[
         str,
         typer.Option(

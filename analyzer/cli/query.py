@@ -45,9 +45,7 @@ def query(
     text: Annotated[str | None, typer.Argument(help="What to search for.")] = None,
     collection: Annotated[
         str,
-        typer.Option(
-            "--collection", "-c", help="Collection to search.", callback=collection_name
-        ),
+        typer.Option("--collection", "-c", help="Collection to search.", callback=collection_name),
     ] = "default",
     top_k: Annotated[
         int, typer.Option("--top-k", "-k", min=1, max=MAX_TOP_K, help="How many results.")

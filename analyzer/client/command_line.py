@@ -113,10 +113,7 @@ def forwardable(line: CommandLine) -> bool:
     no standard input (--batch -: the server has none) and names a data directory (an
     empty --data-dir is an error the local parser reports)."""
     return (
-        line.command in FORWARDED
-        and not line.help
-        and not line.reads_stdin
-        and line.data_dir != ""
+        line.command in FORWARDED and not line.help and not line.reads_stdin and line.data_dir != ""
     )
 
 

@@ -58,8 +58,7 @@ def _check_standard_streams() -> None:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process
     if sys.stdout is None:
         sys.stderr.write(
-            "error: standard output is closed; give analyzer somewhere to write, "
-            "e.g. >/dev/null\n"
+            "error: standard output is closed; give analyzer somewhere to write, e.g. >/dev/null\n"
         )
         sys.exit(1)
 

@@ -639,9 +639,7 @@ def postgres_integrity_check(conn: Connection) -> tuple[list[str], str]:
         for name, _, valid, _ in indexes
         if not valid
     ]
-    has_amcheck = conn.execute(
-        text("SELECT 1 FROM pg_extension WHERE extname = 'amcheck'")
-    ).first()
+    has_amcheck = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'amcheck'")).first()
     btrees = [(name, oid) for name, oid, valid, method in indexes if valid and method == "btree"]
     if has_amcheck:
         for name, oid in btrees:

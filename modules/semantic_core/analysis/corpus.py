@@ -126,7 +126,6 @@ class Corpus:
         return self.keep("vectors", collection, (ids, normalise_rows(matrix)))
 
 
-
 def fingerprint(collection: Collection) -> str:
     """Changes whenever a document of the collection is added, changed or removed. Taken
     from the row read before the data it labels: a write in between makes it stale, never
