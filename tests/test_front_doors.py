@@ -154,6 +154,7 @@ def test_every_request_needs_the_token_on_loopback_too(
     url = str(api.base_url).rstrip("/")
     refused = httpx.get(f"{url}/status")
     assert refused.status_code == 401 and "http.token" in refused.json()["error"]
+    assert str(running.data_dir) not in refused.text  # a stranger learns no path
     assert httpx.get(f"{url}/status", headers={"authorization": "Bearer wrong"}).status_code == 401
     # The token is checked before the body is read: an oversize body without it is 401.
     assert httpx.post(f"{url}/search", content=b"x" * 2_000_000).status_code == 401

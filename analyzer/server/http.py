@@ -364,7 +364,6 @@ def build_api(server: "ResidentServer", token: str) -> "FastAPI":
     api.add_middleware(BodyLimit)
 
     on_loopback = _is_loopback_address(server.options.http[0] if server.options.http else "")
-    token_file = token_path(server.data_dir)
 
     @api.middleware("http")
     async def guard(request: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -373,10 +372,11 @@ def build_api(server: "ResidentServer", token: str) -> "FastAPI":
             # its own name to 127.0.0.1 is refused before anything else.
             return error(403, "requests must be addressed to 127.0.0.1, ::1 or localhost")
         if not _authorised(request.headers.get("authorization", ""), token):
+            # The file is named, not its path: whoever asks without the token may be anyone.
             return error(
                 401,
-                "missing or wrong token; send Authorization: Bearer TOKEN, with the token "
-                f"in {token_file}",
+                "missing or wrong token; send Authorization: Bearer TOKEN, with the token in "
+                "http.token in the server's data directory (or ANALYZER_TOKEN)",
             )
         server.touch()
         extra = server.extras.get("http")
