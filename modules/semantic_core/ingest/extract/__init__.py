@@ -42,6 +42,8 @@ FORMATS = {
     ".md": "markdown",
     ".markdown": "markdown",
     ".rst": "rst",
+    ".adoc": "asciidoc",
+    ".asciidoc": "asciidoc",
     ".html": "html",
     ".htm": "html",
     ".xhtml": "html",
@@ -55,9 +57,7 @@ def format_of(path: PurePath) -> str | None:
     return FORMATS.get(path.suffix.lower())
 
 
-def extract(
-    data: bytes | bytearray, path: PurePath, deadline: Deadline = NO_DEADLINE
-) -> Extracted:
+def extract(data: bytes | bytearray, path: PurePath, deadline: Deadline = NO_DEADLINE) -> Extracted:
     """Extract ``data`` (the bytes of ``path``) as text with headings, within ``deadline``.
 
     A ``bytearray`` is emptied as soon as it is decoded, so a large text or HTML file is
@@ -81,6 +81,29 @@ def extract(
         return extract_html(decode_text(data, strict), deadline)
     text = decode_text(data, strict)
     deadline.check()
+    kind = _text_kind(text) if kind == "text" else kind
+    if kind == "man":
+        from modules.semantic_core.ingest.extract.manpage import extract_man_page
+
+        return extract_man_page(text)
+    if kind == "asciidoc":
+        from modules.semantic_core.ingest.extract.asciidoc import extract_asciidoc
+
+        return extract_asciidoc(text)
     from modules.semantic_core.ingest.extract.markup import extract_markup
 
     return extract_markup(text, kind)
+
+
+def _text_kind(text: str) -> str:
+    """What a ``.txt`` (or unnamed) file really is: a man page rendered to text, AsciiDoc
+    (git's documentation is ``.txt``), or plain text. Read as plain text, a man page's
+    running header became its title and AsciiDoc's block delimiters became headings."""
+    from modules.semantic_core.ingest.extract.asciidoc import looks_like_asciidoc
+    from modules.semantic_core.ingest.extract.manpage import looks_like_man_page
+
+    if looks_like_man_page(text):
+        return "man"
+    if looks_like_asciidoc(text):
+        return "asciidoc"
+    return "text"
