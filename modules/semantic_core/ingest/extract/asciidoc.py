@@ -15,6 +15,7 @@ never removed), so every ``path:line`` is a line of the file.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from modules.semantic_core.ingest.extract.base import (
@@ -66,6 +67,7 @@ def asciidoc_headings(lines: list[str]) -> list[Heading]:
     found: list[Heading] = []
     closer: str | None = None  # the line that ends the block we are in
     comment = False
+    delimiters = _Delimiters(lines)
     number = 0
     while number < len(lines):
         line = lines[number]
@@ -83,7 +85,7 @@ def asciidoc_headings(lines: list[str]) -> list[Heading]:
             found.append(heading)
             number += 2
             continue
-        if _DELIMITER.match(stripped) and _closes(lines, number + 1, stripped):
+        if _DELIMITER.match(stripped) and delimiters.closed_after(number, stripped):
             closer, comment = stripped, stripped.startswith("/")
             lines[number] = ""
         elif match := _ONE_LINE_TITLE.match(stripped):
@@ -114,7 +116,8 @@ def looks_like_asciidoc(text: str) -> bool:
     underlined = sum(1 for n in range(len(below) - 1) if _two_line_title(below, n) is not None)
     labelled = sum(1 for line in below if _LABELLED.search(line))
     markup = labelled + sum(1 for line in below if _is_markup_line(line.rstrip()))
-    blocks = sum(1 for n in range(1, len(below)) if _opens_block(below, n))
+    delimiters = _Delimiters(below)
+    blocks = sum(1 for n in range(1, len(below)) if _opens_block(below, n, delimiters))
     markup += blocks
     if titled:
         return sections + underlined >= 1 and markup >= 2
@@ -126,21 +129,30 @@ def looks_like_asciidoc(text: str) -> bool:
 _LABELLED = re.compile(r"\S(?:::|;;)[ \t]*$")  # a labelled list's term: ``--soft::``
 
 
-def _opens_block(lines: list[str], number: int) -> bool:
+def _opens_block(lines: list[str], number: int, delimiters: _Delimiters) -> bool:
     """A delimiter where a block starts (after a blank line, a ``+`` or an attribute
     line, not right under text) that a later line closes."""
     stripped = lines[number].rstrip()
     before = lines[number - 1].rstrip()
     if not _DELIMITER.match(stripped) or (before and not _is_markup_line(before)):
         return False
-    return _closes(lines, number + 1, stripped)
+    return delimiters.closed_after(number, stripped)
 
 
-def _closes(lines: list[str], start: int, delimiter: str) -> bool:
-    """Whether a block opened by ``delimiter`` is closed further down. A run of dashes
-    that closes nothing is a stray rule (or a loose underline), not a block that would
-    hide the rest of the document's headings."""
-    return any(line.rstrip() == delimiter for line in lines[start:])
+class _Delimiters:
+    """Where each delimiter line stands, to tell a block's opening from a stray rule:
+    a run of dashes that closes nothing is a rule (or a loose underline), not a block
+    that would hide every heading below it."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._at: dict[str, list[int]] = {}
+        for number, line in enumerate(lines):
+            if line[:1] in "-.=*_+/" and _DELIMITER.match(line):
+                self._at.setdefault(line.rstrip(), []).append(number)
+
+    def closed_after(self, number: int, delimiter: str) -> bool:
+        found = self._at.get(delimiter, [])
+        return bisect.bisect_right(found, number) < len(found)
 
 
 def _two_line_title(lines: list[str], number: int) -> Heading | None:

@@ -68,7 +68,7 @@ def _blank_running_lines(lines: list[str]) -> str:
         return ""
     page = f"{match.group('page')}({match.group('section')})"
     running = {lines[first].strip()}
-    if last != first and lines[last].rstrip().endswith(page) and not _is_section_name(lines[last]):
+    if last != first and lines[last].rstrip().endswith(page):
         running.add(lines[last].strip())
     for number, line in enumerate(lines):
         if line.strip() in running:
