@@ -7,6 +7,7 @@ times the memory of its markup, so a 50 MB page parsed whole would need 500 MB.
 
 from __future__ import annotations
 
+import html
 import re
 from array import array
 from collections.abc import Iterator
@@ -137,51 +138,144 @@ def _squashed(text: str) -> str:
 
 # --- where each line of text is in the markup --------------------------------------------------
 
-_BODY = re.compile(r"<body\b", re.IGNORECASE)
+# What a reader never sees in the page: comments, the title, scripts and styles (to
+# their end, or to the page's end when they never close, as a browser reads them) and tags.
+# Removed in three passes, the common case (a tag on one line) without a Python call each.
+_HIDDEN_REGIONS = re.compile(
+    r"<!--.*?(?:-->|\Z)|<(script|style|title)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
+)
+_ONE_LINE_TAG = re.compile(r"<[A-Za-z/!?][^>\n]*>")
+_TAG = re.compile(r"<[A-Za-z/!?][^>]*>?")
+# A character reference that decodes to a line break would add a line the file lacks.
+_NEWLINE_REFERENCE = re.compile(r"&(?:#0*10;?|#[xX]0*[aA];?|NewLine;)")
+_WORD_OR_BREAK = re.compile(r"[\w\n]+")
 _WORD = re.compile(r"\w+")
-# How far ahead a line's first word is looked for: text that is not found (an entity in
-# it, say) keeps the line of the text before it rather than costing a scan of the page.
+# A line is looked for by the letters and digits of its start: long enough to be told
+# apart from the rest of the page, short enough to survive text the extractor reshaped.
+KEY_CHARS = 32
+# Within this many letters and digits of the line before, the first match is the line.
+NEAR_CHARS = 2_000
+# Farther on (past dropped navigation, say), a match counts only where the next line
+# follows it: a key can also match across words ("273" in "2273"), or the same words
+# pages later, and a wrong jump ahead would drag every later line with it.
+SHORT_KEY_CHARS = 6
 LOOK_AHEAD_CHARS = 200_000
+CANDIDATES = 8
+# A long key not found ahead is looked for in the whole rest of the page, a bounded
+# number of times: each costs one scan of the page.
+FAR_KEY_CHARS = 20
+FAR_SEARCHES = 64
 
 
 def source_lines(markup: str, lines: list[str], deadline: Deadline = NO_DEADLINE) -> array[int]:
     """For each line of extracted text, the 1-based line of ``markup`` where it starts.
 
-    The text is found again by its first word, in order, outside tags: each line is
-    looked for after the one before, so the cost is one pass over the markup."""
-    body = _BODY.search(markup)
-    cursor = body.start() if body else 0
-    line_number = 1 + markup.count("\n", 0, cursor)
+    Each line is found again, in order, in the page's visible text reduced to its
+    letters and digits: tags, comments, scripts, character references, spaces and
+    punctuation differ between the markup and the text, words do not. (Looking for
+    one word of the line in the raw markup went wrong at the first word split by a
+    tag, ``<code>blank</code>s``: it matched the same word in the index at the end of
+    a manual, and every later line was placed there too.)"""
+    words, starts = _visible_words(markup)
+    deadline.check()
+    texts = _letters_and_digits("\n".join(lines)).split("\n")
+    following = _next_keys(texts)
+    search = _LineSearch(words)
     origins = array("l")
-    for count, line in enumerate(lines, start=1):
-        if count % _TextWriter.CHECK_EVERY == 0:
+    line_number, cursor, row, last_row = 1, 0, 0, len(starts) - 1
+    for index, text in enumerate(texts):
+        if (index + 1) % _TextWriter.CHECK_EVERY == 0:
             deadline.check()
-        found = _find_text(markup, line, cursor) if line else None
-        if found is not None:
-            start, end = found
-            line_number += markup.count("\n", cursor, start)
-            cursor = end  # the next line's text comes after this word
+        found, length = search.find(text, following[index], lines[index], cursor)
+        if found >= 0:
+            # Matches only move forward, and so does the markup line they are on.
+            while row < last_row and starts[row + 1] <= found:
+                row += 1
+            line_number, cursor = row + 1, found + length
         origins.append(line_number)
     return origins
 
 
-def _find_text(markup: str, line: str, start: int) -> tuple[int, int] | None:
-    """Where the line's telling word is in ``markup`` after ``start``: (start, end)."""
-    words = _WORD.findall(line, 0, 200)[:3]
-    if not words:
-        return None
-    # A short first word ("a", "1") matches anywhere; the longest of the first three does not.
-    word = words[0] if len(words[0]) >= 4 else max(words, key=len)
-    end = min(len(markup), start + LOOK_AHEAD_CHARS)
-    position = markup.find(word, start, end)
-    while position >= 0:
-        before = markup[position - 1] if position else " "
-        after = markup[position + len(word)] if position + len(word) < len(markup) else " "
-        inside_tag = markup.rfind("<", start, position) > markup.rfind(">", start, position)
-        if not (before.isalnum() or before in "_&#" or after.isalnum() or inside_tag):
-            return position, position + len(word)
-        position = markup.find(word, position + 1, end)
-    return None
+def _visible_words(markup: str) -> tuple[str, array[int]]:
+    """The letters and digits of what the page shows, and where each line of the
+    markup starts in them."""
+    shown = _HIDDEN_REGIONS.sub(_its_line_breaks, markup)
+    shown = _TAG.sub(_its_line_breaks, _ONE_LINE_TAG.sub("", shown))
+    shown = html.unescape(_NEWLINE_REFERENCE.sub(" ", shown))
+    markup_lines = _letters_and_digits(shown).split("\n")
+    del shown
+    starts = array("l", [0])
+    total = 0
+    for part in markup_lines[:-1]:
+        total += len(part)
+        starts.append(total)
+    return "".join(markup_lines), starts
+
+
+def _its_line_breaks(hidden: re.Match[str]) -> str:
+    return "\n" * hidden.group(0).count("\n")
+
+
+def _letters_and_digits(text: str) -> str:
+    """``text`` without spaces and punctuation, its line breaks kept."""
+    return "".join(_WORD_OR_BREAK.findall(text))
+
+
+def _next_keys(texts: list[str]) -> list[str]:
+    """For each line, the key of the next line that has letters or digits ("" if none)."""
+    following = [""] * len(texts)
+    after = ""
+    for index in range(len(texts) - 1, -1, -1):
+        following[index] = after
+        if texts[index]:
+            after = texts[index][:KEY_CHARS]
+    return following
+
+
+class _LineSearch:
+    """Finds lines' letters and digits in the page's (``words``), each after the last."""
+
+    def __init__(self, words: str) -> None:
+        self.words = words
+        self.far_searches = FAR_SEARCHES
+
+    def find(self, text: str, next_key: str, line: str, cursor: int) -> tuple[int, int]:
+        """Where ``text`` (the letters and digits of ``line``) starts at or after
+        ``cursor``, and how many of its characters matched there; (-1, 0) if nowhere.
+        ``next_key``: the next line's key, to confirm a match far ahead."""
+        if not text:
+            return -1, 0
+        key = text[:KEY_CHARS]
+        near_end = cursor + NEAR_CHARS
+        found = self.words.find(key, cursor, near_end)
+        if found < 0 and len(key) >= SHORT_KEY_CHARS:
+            found = self._followed(key, next_key, cursor, near_end, cursor + LOOK_AHEAD_CHARS)
+            if found < 0 and self.far_searches > 0 and len(key) >= FAR_KEY_CHARS:
+                self.far_searches -= 1
+                found = self._followed(key, next_key, cursor, cursor + LOOK_AHEAD_CHARS, None)
+        if found >= 0:
+            return found, len(text) if self.words.startswith(text, found) else len(key)
+        # Text the extractor joined from pieces apart in the markup: its first word,
+        # nearby, is closer to the truth than the line before.
+        first = _WORD.search(line)
+        found = self.words.find(first.group(), cursor, near_end) if first else -1
+        return (found, len(first.group())) if first and found >= 0 else (-1, 0)
+
+    def _followed(self, key: str, next_key: str, cursor: int, start: int, end: int | None) -> int:
+        """The first match of ``key`` from ``start`` (before ``end``) that the next line
+        follows; -1 if none among the first few."""
+        end = len(self.words) if end is None else end
+        if start >= len(self.words):
+            return -1
+        found = self.words.find(key, max(cursor, start - len(key)), end)
+        for _ in range(CANDIDATES):
+            if found < 0:
+                return -1
+            after = found + len(key)
+            if not next_key or self.words.find(next_key, after, after + NEAR_CHARS) >= 0:
+                return found
+            found = self.words.find(key, found + 1, end)
+        return -1
 
 
 def _read_piece(piece: str, writer: _TextWriter, first: bool) -> str:
