@@ -324,6 +324,28 @@ def test_a_man_page_without_a_header_is_still_a_man_page() -> None:
     assert page.title == "tar - an archiving utility"
 
 
+def _bold(line: str) -> str:
+    return "".join(f"{c}\b{c}" if c.strip() else c for c in line)
+
+
+def test_a_man_page_saved_with_its_bold_overstrikes_reads_as_text() -> None:
+    """``nroff -man`` (or ``MAN_KEEP_FORMATTING=1 man tar > tar.txt``) draws bold as
+    character, backspace, character: once taken for a binary file and skipped."""
+    lines = tar_man_page().split("\n")
+    drawn = [_bold(line) if line and not line[0].isspace() else line for line in lines]
+    drawn[3] = drawn[3].replace("tar", "_\bt_\ba_\br")  # underlined, as nroff does
+    page = _read("\n".join(drawn), "tar.1.txt")
+    assert page.format == "man"
+    assert page.title == "tar - an archiving utility"
+    assert "\b" not in page.text
+    assert len(page.text.split("\n")) == len(lines)
+    assert [h.title for h in page.headings if h.level == 1][:3] == [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+    ]
+
+
 # --- through the command line -------------------------------------------------------------
 
 

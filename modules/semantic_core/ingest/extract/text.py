@@ -41,6 +41,7 @@ def _decode(data: bytes | bytearray, strict_binary_check: bool) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = _detect_and_decode(data)
+    text = _without_terminal_formatting(text)
     if _looks_binary(text, strict_binary_check):
         raise UnsupportedFile("binary file (mostly control characters)")
     return _normalise(text)
@@ -102,6 +103,23 @@ def _detect_and_decode(data: bytes) -> str:
 # C0 and C1 control characters other than tab, newlines and form feed, surrogates,
 # private use: what a decoder produces when it is fed binary data.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff]")
+
+
+# Bold and underline as a terminal draws them: a character, a backspace, the character
+# again (or ``_``, backspace, the character), and SGR colour codes. A man page saved with
+# ``nroff -man`` or ``MAN_KEEP_FORMATTING`` is full of them; they would make it binary.
+_OVERSTRUCK = re.compile("([^\n\x08])\x08(?=\\1)|_\x08(?=[^\n\x08])")
+_SGR = re.compile("\x1b\\[[0-9;]*m")
+
+
+def _without_terminal_formatting(text: str) -> str:
+    """The text as a terminal shows it: overstrikes and colour codes taken out, lines
+    unchanged."""
+    if "\x08" in text:
+        text = _OVERSTRUCK.sub("", text)
+    if "\x1b[" in text:
+        text = _SGR.sub("", text)
+    return text
 
 
 def _looks_binary(text: str, strict: bool) -> bool:
