@@ -51,6 +51,7 @@ def extract_man_page(text: str) -> Extracted:
     lines = text.split("\n")
     header = _blank_running_lines(lines)
     require_text("\n".join(lines))
+    _rejoin_hyphenated(lines)
     headings = man_headings(lines)
     title = _name_line(lines, headings) or header
     return Extracted(text="\n".join(lines), title=title, format="man", headings=tuple(headings))
@@ -74,6 +75,27 @@ def _blank_running_lines(lines: list[str]) -> str:
         if line.strip() in running:
             lines[number] = ""
     return page
+
+
+_HYPHENATED = re.compile(r"\w\u2010$")  # groff's hyphenation mark, at a line's end
+_FRAGMENT = re.compile(r"^(?P<indent>[ \t]*)(?P<rest>[^\W\d_]\S*)(?:[ \t]+(?=\S)|[ \t]*$)")
+
+
+def _rejoin_hyphenated(lines: list[str]) -> None:
+    """Words the renderer hyphenated across lines (``discus‐`` / ``sion``) made whole on
+    the first line, so they are found as written; the next line keeps its place and the
+    rest of its text."""
+    for number in range(len(lines) - 1):
+        if not _HYPHENATED.search(lines[number]):
+            continue
+        fragment = _FRAGMENT.match(lines[number + 1])
+        if fragment is None:
+            continue
+        emptied = fragment.end() == len(lines[number + 1])
+        if emptied and number + 2 < len(lines) and lines[number + 2].strip():
+            continue  # an emptied line would end the paragraph before its end
+        lines[number] = lines[number][:-1] + fragment.group("rest")
+        lines[number + 1] = fragment.group("indent") + lines[number + 1][fragment.end() :]
 
 
 def man_headings(lines: list[str]) -> list[Heading]:
