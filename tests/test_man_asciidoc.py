@@ -11,7 +11,7 @@ import pytest
 
 from modules.semantic_core.ingest.chunking import chunk_document
 from modules.semantic_core.ingest.extract import Extracted, extract
-from tests.helpers import cli_json
+from tests.helpers import cli, cli_json
 
 # --- documents shaped like the real ones --------------------------------------------------
 
@@ -390,6 +390,11 @@ def test_query_lines_point_into_man_pages_and_asciidoc(data_dir: Path, manuals: 
         "-C, --directory=DIR",
         "Change to DIR before performing any opera\u2010",
     }
+
+    line = source.index(_BODY + "-C, --directory=DIR") + 1
+    shown = cli("--data-dir", str(data_dir), "show", "tar.1.txt", "--lines", str(line))
+    assert shown.exit_code == 0, shown.output
+    assert "-C, --directory=DIR" in shown.output and "--add-file" not in shown.output
 
     hit = _top(data_dir, "remembered what you just committed is incomplete", "git-reset.txt")
     assert hit["title"] == "git-reset(1)"
