@@ -97,12 +97,15 @@ def test_newer_schema_gives_one_line_naming_file_and_revisions(data_dir: Path) -
     path = data_dir / "semantic_core.db"
     conn = sqlite3.connect(path)
     with conn:
-        conn.execute("UPDATE analyzer_schema SET revision = 7")
+        conn.execute("UPDATE analyzer_schema SET revision = ?", (SCHEMA_REVISION + 1,))
     conn.close()
     result = invoke("--data-dir", str(data_dir), "db-status")
-    one_line_error(result, 1, "semantic_core.db", f"7 > {SCHEMA_REVISION}", "upgrade analyzer")
+    newer = f"{SCHEMA_REVISION + 1} > {SCHEMA_REVISION}"
+    one_line_error(result, 1, "semantic_core.db", newer, "upgrade analyzer")
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT revision FROM analyzer_schema").fetchone() == (7,)
+    assert conn.execute("SELECT revision FROM analyzer_schema").fetchone() == (
+        SCHEMA_REVISION + 1,
+    )
     conn.close()
 
 

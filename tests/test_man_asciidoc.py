@@ -410,3 +410,26 @@ def test_query_lines_point_into_man_pages_and_asciidoc(data_dir: Path, manuals: 
     source = asciidoc_guide().split("\n")
     section = source.index("=== From source") + 1, source.index("== Configuring") + 1
     assert section[0] < hit["line"] < section[1] and source[hit["line"] - 1].strip()
+
+
+def test_an_index_of_revision_6_reads_its_text_and_html_pages_again(
+    data_dir: Path, manuals: Path
+) -> None:
+    """Text files read before AsciiDoc and man pages were told apart (stored as plain
+    ``text``), and HTML pages, are read again by the next ingest after the upgrade."""
+    from modules.semantic_core.db_models import SCHEMA_REVISION
+    from tests.helpers import stored_rows
+
+    page = "<html><head><title>Herons</title></head><body><h1>Herons</h1><p>Herons wade.</p>"
+    (manuals / "herons.html").write_text(page + "</body></html>\n", encoding="utf-8")
+    assert cli_json("--data-dir", str(data_dir), "ingest", str(manuals))["new"] == 1
+    database = data_dir / "semantic_core.db"
+    stored_rows(database, "UPDATE documents SET format = 'text' WHERE path LIKE '%.txt'")
+    stored_rows(database, "UPDATE analyzer_schema SET revision = 6")
+
+    report = cli_json("--data-dir", str(data_dir), "ingest", str(manuals))
+
+    assert (report["updated"], report["unchanged"]) == (3, 1), report  # .txt x2, .html; .adoc
+    assert stored_rows(database, "SELECT revision FROM analyzer_schema") == [(SCHEMA_REVISION,)]
+    formats = stored_rows(database, "SELECT format FROM documents ORDER BY path")
+    assert sorted(f for (f,) in formats) == ["asciidoc", "asciidoc", "html", "man"]

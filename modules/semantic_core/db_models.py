@@ -23,7 +23,7 @@ from modules.core.database.db_models import SQLiteJSON, UTCDateTime, get_databas
 from modules.semantic_core.index import fulltext_postgres, fulltext_sqlite, vectors_postgres
 
 DATABASE_NAME = "semantic_core"
-SCHEMA_REVISION = 6
+SCHEMA_REVISION = 7
 
 Base = get_database_base(DATABASE_NAME)
 
@@ -227,10 +227,25 @@ def _add_epochs(connection: Connection) -> None:
         )
 
 
+# Read better since revision 7: AsciiDoc and man pages saved as text (their sections as
+# headings, a man page's NAME line as its title), and HTML pages' lines in large pages.
+_REREAD_AT_7 = ("text", "html")
+
+
+def _reread_text_and_html(connection: Connection) -> None:
+    """Documents of the formats read better now are marked changed (no hash, no mtime),
+    so the next ingest reads them again, as revision 5 did for its formats."""
+    formats = ", ".join(f"'{name}'" for name in _REREAD_AT_7)
+    connection.execute(
+        text(f"UPDATE documents SET content_hash = '', mtime_ns = -1 WHERE format IN ({formats})")
+    )
+
+
 MIGRATIONS = {
     2: _add_generation,
     3: fulltext_postgres.upgrade,
     4: vectors_postgres.upgrade,
     5: _add_source_locations,
     6: _add_epochs,
+    7: _reread_text_and_html,
 }
