@@ -144,20 +144,76 @@ def test_hits_across_a_large_page_name_the_line_of_their_text(
 
 
 def test_a_line_joined_across_dropped_markup_does_not_drag_the_next_ones() -> None:
-    """Markup dropped from the middle of a line ("comment" marks page furniture) joins
-    its two sides into text found nowhere in the page: such a line must not match the
-    same words further on ("273" inside "2273") and take every later line there."""
+    """Markup dropped from the middle of a line (a button) joins its two sides into
+    text found nowhere in the page: such a line must not match the same words further
+    on ("273" inside "2273") and take every later line there."""
     rows = [
-        f'<a id="{n}">{n}</a><span class="comment">note {n}</span>stable release\n'
+        f'<p><a id="{n}">{n}</a><button>Copy line {n}</button>stable release</p>\n'
         if n % 100 == 73
-        else f'<a id="{n}">{n}</a>let value_{n} = compute({n});\n'
+        else f'<p><a id="{n}">{n}</a>let value_{n} = compute({n});</p>\n'
         for n in range(1, 2400)
     ]
-    page = "<html><body><pre>" + "".join(rows) + "</pre></body></html>\n"
-    extracted = extract(page.encode(), PurePath("source.html"))
-    assert extracted.source_lines is not None
-    text = extracted.text.split("\n")
-    origin = {line: extracted.source_lines[i] for i, line in enumerate(text)}
-    assert origin["273stable release"] == 273
+    page = "<html><body>" + "".join(rows) + "</body></html>\n"
+    origin = _origins(page)
+    assert origin["273stable release"] == 1 + 273 - 1
     assert origin["274let value_274 = compute(274);"] == 274
     assert origin["2399let value_2399 = compute(2399);"] == 2399
+
+
+def test_a_joined_line_is_not_placed_where_an_example_repeats() -> None:
+    """The same example further down the page, whole: the joined line and the lines
+    after it stay where they are."""
+    filler = "".join(f"<p>Filler paragraph number {n} with some words.</p>\n" for n in range(400))
+    example = (
+        "<pre>let idxs = Simd::from_array([9, 3, 0, 0]);\n"
+        "let vals = Simd::from_array([-27, 82, -41, 124]);\n"
+        "vals.scatter(&amp;mut vec, idxs);\n</pre>\n"
+    )
+    joined_example = example.replace("[9, 3,", "[9, <button>Copy</button>3,")
+    page = f"<html><body>\n<h1>Scatter</h1>\n{joined_example}{filler}{example}</body></html>\n"
+    source = page.split("\n")
+    origin = _origins(page, first=True)
+    joined = "let idxs = Simd::from_array([9, 3, 0, 0]);"
+    assert source[origin[joined] - 1].startswith("<pre>let idxs")
+    assert origin["let vals = Simd::from_array([-27, 82, -41, 124]);"] == origin[joined] + 1
+    assert origin["Filler paragraph number 0 with some words."] == origin[joined] + 4
+
+
+def _origins(page: str, first: bool = False) -> dict[str, int]:
+    """Each line of the page's text, with the source line it is placed at (the first
+    time it occurs when ``first``, else the last)."""
+    extracted = extract(page.encode(), PurePath("page.html"))
+    assert extracted.source_lines is not None
+    text = extracted.text.split("\n")
+    assert len(extracted.source_lines) == len(text)
+    placed: dict[str, int] = {}
+    for number, line in enumerate(text):
+        if not (first and line in placed):
+            placed[line] = extracted.source_lines[number]
+    return placed
+
+
+def test_a_heading_broken_over_lines_in_the_markup_is_one_line_of_text() -> None:
+    """A heading's text is one line: with its markup's line break kept, the page's text
+    had more lines than places for them, and every later line was placed one early."""
+    page = (
+        '<html><body>\n<h3 class="code-header">impl&lt;T&gt; Any for T<span>where\n'
+        "    T: 'static + ?Sized,</span></h3>\n<p>Gets the TypeId of self.</p>\n"
+        "</body></html>\n"
+    )
+    extracted = extract(page.encode(), PurePath("any.html"))
+    assert extracted.text.split("\n")[0] == "impl<T> Any for Twhere T: 'static + ?Sized,"
+    assert _origins(page)["Gets the TypeId of self."] == 4
+
+
+def test_a_comment_in_code_is_text_not_page_furniture() -> None:
+    """A class of "comment" marks a comment section of a blog page, but inside code it
+    marks a code comment (rustdoc, highlight.js), which is part of the example."""
+    page = (
+        "<html><body><h1>Scatter</h1>\n<pre class=\"rust\"><code>let idxs = [9, 3, 0, 0];"
+        ' <span class="comment">// Includes an out-of-bounds index</span>\n</code></pre>\n'
+        '<div class="comments">Leave a reply</div>\n</body></html>\n'
+    )
+    text = extract(page.encode(), PurePath("scatter.html")).text
+    assert "// Includes an out-of-bounds index" in text
+    assert "Leave a reply" not in text

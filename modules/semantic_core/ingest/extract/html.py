@@ -155,6 +155,7 @@ _WORD = re.compile(r"\w+")
 KEY_CHARS = 32
 # Within this many letters and digits of the line before, the first match is the line.
 NEAR_CHARS = 2_000
+PARTIAL_KEY_CHARS = (16, 8)
 # Farther on (past dropped navigation, say), a match counts only where the next line
 # follows it: a key can also match across words ("273" in "2273"), or the same words
 # pages later, and a wrong jump ahead would drag every later line with it.
@@ -179,6 +180,8 @@ def source_lines(markup: str, lines: list[str], deadline: Deadline = NO_DEADLINE
     words, starts = _visible_words(markup)
     deadline.check()
     texts = _letters_and_digits("\n".join(lines)).split("\n")
+    if len(texts) != len(lines):  # a line with a break in it: never from this module
+        texts = [_letters_and_digits(line).replace("\n", "") for line in lines]
     following = _next_keys(texts)
     search = _LineSearch(words)
     origins = array("l")
@@ -248,7 +251,16 @@ class _LineSearch:
         key = text[:KEY_CHARS]
         near_end = cursor + NEAR_CHARS
         found = self.words.find(key, cursor, near_end)
-        if found < 0 and len(key) >= SHORT_KEY_CHARS:
+        if found >= 0:
+            return found, len(text) if self.words.startswith(text, found) else len(key)
+        # A line joined across dropped markup: the start of its start, nearby, where the
+        # next line follows (a heading in a long dropped table of contents is not).
+        for length in PARTIAL_KEY_CHARS:
+            if len(key) > length:
+                found = self._followed(key[:length], next_key, cursor, cursor, near_end)
+                if found >= 0:
+                    return found, length
+        if len(key) >= SHORT_KEY_CHARS:
             found = self._followed(key, next_key, cursor, near_end, cursor + LOOK_AHEAD_CHARS)
             if found < 0 and self.far_searches > 0 and len(key) >= FAR_KEY_CHARS:
                 self.far_searches -= 1
@@ -337,7 +349,11 @@ def _drop_chrome(root) -> None:  # noqa: ANN001 - selectolax node
     for tag in _DROP_TAGS:
         for node in root.css(tag):
             node.decompose()
+    # Inside code, a class names what the code is ("comment", "attr"), never furniture.
+    in_code = {node.mem_id for node in root.css("pre [class], pre [id], code [class], code [id]")}
     for node in root.css("[class], [id], [role]"):
+        if node.mem_id in in_code:
+            continue
         marker = " ".join(
             filter(
                 None,
@@ -400,7 +416,9 @@ class _TextWriter:
             return True
         if tag in _HEADINGS:
             self._paragraph_break()
-            title = _SPACES.sub(" ", child.text(deep=True)).strip().rstrip("¶#").strip()
+            # One line, whatever breaks its markup holds: a heading's text with a line
+            # break in it would shift every later line against its place in the page.
+            title = " ".join(child.text(deep=True).split()).rstrip("¶#").strip()
             if title:
                 self.headings.append(Heading(len(self._lines), _HEADINGS[tag], title))
                 self._lines.extend([title, ""])
