@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import typer
 
 from analyzer.errors import AnalyzerError
-from analyzer.paths import ANY_SURROGATE, UNDECODED_BYTE, absolute, shown, unreadable
+from analyzer.paths import UNDECODED_BYTE, absolute, shown, unreadable
 
 Kind = Literal["path", "file", "directory"]
 
@@ -23,18 +23,6 @@ Kind = Literal["path", "file", "directory"]
 MAX_TOP_K = 1000
 MAX_LINE = 2**31 - 1  # the last line a document can have (ALL_LINES of analysis.lines)
 MAX_PAGE = 2**31 - 1
-
-# The root command refuses NUL and every surrogate that stands for no byte, which no
-# command line can carry (``analyzer.cli.app``); a file read (--batch) may spell any.
-
-
-def query_text(text: str) -> str:
-    """A query as it is searched: its bytes that are not UTF-8 (and any other surrogate, as
-    a JSON line of ``--batch`` can spell one) replaced by U+FFFD.
-
-    A search needs words, not bytes; a model's tokenizer refuses such text outright.
-    """
-    return ANY_SURROGATE.sub("\ufffd", text)
 
 
 def name_text(value: str | None, param_hint: str) -> str | None:

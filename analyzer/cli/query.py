@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,7 +18,6 @@ from analyzer.cli.params import (
     collection_name,
     existing,
     output_form,
-    query_text,
     utf8_text,
 )
 from analyzer.cli.runner import reported_errors, run_command
@@ -80,8 +78,6 @@ def query(
 
     if (text is None) == (batch is None):
         raise typer.BadParameter("give a query TEXT or --batch FILE (one of them)")
-    if text is not None:
-        text = query_text(text)
     form = output_form(json_output, csv, tsv, nl)
     if batch is not None and form not in (None, "nl"):
         raise typer.BadParameter("--batch writes JSON Lines; drop --" + str(form))
@@ -127,17 +123,13 @@ def _batch_queries(batch: Path) -> list[tuple[str, str]]:
 
     if str(batch) != "-":
         with reported_errors(), utf8_text(display_path(str(absolute(batch)))):
-            return _searchable(load_queries(absolute(batch)))
+            return list(load_queries(absolute(batch)))
     if not ui.terminal().local:
         raise typer.BadParameter(
             "a server has no standard input to read; run with --no-server", param_hint="'--batch'"
         )
     with reported_errors(), utf8_text("standard input"):
-        return _searchable(read_queries(sys.stdin, "<stdin>"))
-
-
-def _searchable(queries: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(query_id, query_text(text)) for query_id, text in queries]
+        return list(read_queries(sys.stdin, "<stdin>"))
 
 
 def _render(result: SearchResult, explain: bool) -> None:

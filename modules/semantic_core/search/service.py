@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import UsageError
+from analyzer.paths import ANY_SURROGATE
 from modules.core.database.crud_service import CRUDService
 from modules.semantic_core.collections import (
     DEFAULT_COLLECTION,
@@ -385,7 +386,9 @@ def _fused(candidate: Candidate) -> float:
 
 
 def _check(query: str, options: SearchOptions) -> tuple[str, Mode]:
-    text = query.strip()
+    # Lone surrogates (bytes of an argument that are not UTF-8, or a JSON \\ud800 in a
+    # queries file) become U+FFFD: a search needs words, and a tokenizer refuses them.
+    text = ANY_SURROGATE.sub("\ufffd", query).strip()
     if not text:
         raise UsageError("the query is empty; pass some words to search for")
     mode = check_mode(options.mode)
