@@ -2,12 +2,18 @@
 
     python bench/ingest.py [--corpus ../shared/eval/scifact/corpus.jsonl] [--limit N]
     python bench/ingest.py --hostile [--size-mb 50] [--pages 500]
+    python bench/ingest.py --folder DIR [--against CHECKOUT]
 
 Writes one text file per abstract (title on the first line) into a temporary
 directory, then times whole CLI runs (`analyzer ingest DIR --json`) in fresh
 processes: the first ingest, then an unchanged re-ingest. Prints documents/s,
 chunks/s, MB/s, peak RSS of each run, the ratio between them, and the floor
 every command pays (`analyzer db-status` on the same data dir).
+
+--folder ingests a folder of real documents as it is (manuals, man pages, HTML
+references) instead of the abstracts; --against runs the same ingest first with the
+code of another checkout (e.g. ``git worktree add /tmp/base REV``), in the same run,
+and prints the ratio of the two.
 
 --hostile ingests, each alone in a fresh process, one file that is hard on memory
 and time: a single line of text, one HTML page, and a long PDF, all generated
@@ -48,17 +54,69 @@ def write_corpus(corpus: Path, target: Path, limit: int | None) -> tuple[int, in
     return count, size
 
 
-def timed_cli(args: list[str]) -> tuple[float, dict, int]:
+def timed_cli(args: list[str], code: Path | None = None) -> tuple[float, dict, int]:
     """Wall time, the --json report, and the child's peak RSS in KiB."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "analyzer", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "analyzer", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=_code_env(code),
+        cwd=code,  # python -m puts the working directory first on the path
     )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"analyzer failed ({done.returncode}): {done.stderr.strip()}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return elapsed, json.loads(done.stdout), peak
+
+
+def _code_env(code: Path | None) -> dict[str, str] | None:
+    """The environment that runs analyzer from checkout ``code`` (None: this one)."""
+    if code is None:
+        return None
+    return {**os.environ, "PYTHONPATH": str(code.resolve())}
+
+
+def folder_runs(folder: Path, code: Path | None) -> dict[str, float]:
+    """First ingest and unchanged re-ingest of ``folder`` with the code of ``code``."""
+    with tempfile.TemporaryDirectory(prefix="analyzer-bench-") as tmp:
+        base = ["--data-dir", str(Path(tmp) / "data"), "ingest", str(folder), "--json"]
+        first_s, first, first_rss = timed_cli(base, code)
+        again_s, again, _ = timed_cli(base, code)
+    return {
+        "first_s": first_s,
+        "again_s": again_s,
+        "chunks": first["chunks"],
+        "new": first["new"],
+        "skipped": first.get("skipped", 0),
+        "failed": first.get("failed", 0),
+        "rss_mib": first_rss / 1024,
+    }
+
+
+def compare_folder(folder: Path, against: Path | None) -> None:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    mb = sum(p.stat().st_size for p in files) / 1e6
+    print(f"folder: {folder}, {len(files)} files, {mb:.1f} MB")
+    runs = [("this checkout", None)] + ([(f"against {against}", against)] if against else [])
+    measured = {}
+    for label, code in reversed(runs):  # the other checkout first, then this one
+        m = measured[label] = folder_runs(folder, code)
+        print(
+            f"{label:<28} first {m['first_s']:6.2f} s ({m['chunks'] / m['first_s']:5.0f} "
+            f"chunks/s, {m['new']} stored, {m['skipped']} skipped, {m['failed']} failed, "
+            f"{m['chunks']} chunks, peak RSS {m['rss_mib']:.0f} MiB); "
+            f"unchanged again {m['again_s']:5.2f} s"
+        )
+        sys.stdout.flush()
+    if against:
+        this, other = measured["this checkout"], measured[f"against {against}"]
+        print(
+            f"ratio this/against: first ingest {this['first_s'] / other['first_s']:.2f}, "
+            f"unchanged again {this['again_s'] / other['again_s']:.2f}"
+        )
 
 
 def framework_floor(data_dir: Path) -> float:
@@ -218,7 +276,12 @@ def main() -> None:
     parser.add_argument("--hostile", action="store_true", help="the hard-file section only")
     parser.add_argument("--size-mb", type=float, default=50.0)
     parser.add_argument("--pages", type=int, default=500)
+    parser.add_argument("--folder", type=Path, default=None, help="real documents to ingest")
+    parser.add_argument("--against", type=Path, default=None, help="another checkout's code")
     args = parser.parse_args()
+    if args.folder is not None:
+        compare_folder(args.folder, args.against)
+        return
     if args.hostile:
         hostile(args.size_mb, args.pages)
         return
