@@ -70,11 +70,13 @@ def display_path(path: str) -> str:
     return shown(path if relative.startswith("..") else relative)
 
 
-def location(path: str, line: int, page: int | None = None) -> str:
+def location(path: str, line: int | None, page: int | None = None) -> str:
     """Where a passage is, as editors and viewers open it: ``path:line``, or for a page of
     a PDF ``path#page=N`` (the fragment PDF viewers and browsers go to)."""
     shown_path = display_path(path)
-    return f"{shown_path}#page={page}" if page else f"{shown_path}:{line}"
+    if page:
+        return f"{shown_path}#page={page}"
+    return f"{shown_path}:{line}" if line else shown_path
 
 
 # --- file names that are not UTF-8 -------------------------------------------------------

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from modules.core.status import StatusReport
     from modules.semantic_core.analysis.duplicates import DuplicatesReport
     from modules.semantic_core.analysis.keywords import Keyword, KeywordsResult
-    from modules.semantic_core.analysis.lines import DocumentLines
+    from modules.semantic_core.analysis.lines import DocumentLines, Passage
     from modules.semantic_core.analysis.service import DocumentProfile
     from modules.semantic_core.analysis.similar import SimilarHit, SimilarResult
     from modules.semantic_core.analysis.topics import TopicsResult
@@ -173,8 +173,10 @@ def search_json(result: SearchResult) -> dict[str, Any]:
 def hit_json(hit: Hit) -> dict[str, Any]:
     return {
         **ranked_json(hit.rank, hit.score, hit.document),
+        "location": hit_location(hit),
         "line": hit.line,
         "page": hit.page,
+        "text_line": hit.text_line,
         "text_lines": [hit.line_start, hit.line_end],
         "heading": hit.heading,
         "snippet": hit.snippet,
@@ -184,6 +186,15 @@ def hit_json(hit: Hit) -> dict[str, Any]:
             for name, signal in hit.signals.items()
         },
     }
+
+
+def hit_location(hit: Hit) -> str:
+    """``path:line`` or ``path#page=N`` with the stored (absolute) path, as an editor or a
+    PDF viewer opens it from anywhere."""
+    path = hit.document.path
+    if hit.page:
+        return f"{path}#page={hit.page}"
+    return f"{path}:{hit.line}" if hit.line else path
 
 
 def batch_line_json(query_id: str, result: SearchResult) -> dict[str, Any]:
@@ -283,7 +294,7 @@ def lines_json(found: DocumentLines) -> dict[str, Any]:
         "page": found.page,
         "passages": [
             {
-                "line": p.source_line or p.line_start,
+                "line": _file_line(p, found.numbered),
                 "line_end": p.line_end if found.numbered else None,
                 "text_lines": [p.line_start, p.line_end],
                 "heading": p.heading,
@@ -292,6 +303,14 @@ def lines_json(found: DocumentLines) -> dict[str, Any]:
             for p in found.passages
         ],
     }
+
+
+def _file_line(passage: Passage, numbered: bool) -> int | None:
+    """A passage's first line in the file on disk; None where the file has no lines of
+    its own (a PDF), never a line of the extracted text."""
+    if passage.source_line is not None:
+        return passage.source_line
+    return passage.line_start if numbered else None
 
 
 def profile_json(profile: DocumentProfile) -> dict[str, Any]:

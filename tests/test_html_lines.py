@@ -210,10 +210,51 @@ def test_a_comment_in_code_is_text_not_page_furniture() -> None:
     """A class of "comment" marks a comment section of a blog page, but inside code it
     marks a code comment (rustdoc, highlight.js), which is part of the example."""
     page = (
-        "<html><body><h1>Scatter</h1>\n<pre class=\"rust\"><code>let idxs = [9, 3, 0, 0];"
+        '<html><body><h1>Scatter</h1>\n<pre class="rust"><code>let idxs = [9, 3, 0, 0];'
         ' <span class="comment">// Includes an out-of-bounds index</span>\n</code></pre>\n'
         '<div class="comments">Leave a reply</div>\n</body></html>\n'
     )
     text = extract(page.encode(), PurePath("scatter.html")).text
     assert "// Includes an out-of-bounds index" in text
     assert "Leave a reply" not in text
+
+
+def _entry_page(entries: int) -> str:
+    """A reference page: one section of option entries, each a <dt>/<dd> pair on lines
+    of its own, the way man2html and Texinfo write them."""
+    rows = []
+    for number in range(entries):
+        rows.append(f'<dt id="opt-{number}"><code>--{section_word(number)}</code></dt>')
+        rows.append(
+            f"<dd><p>Sets the {section_word(number)} behaviour of the archive reader,\n"
+            "which decides how members are\nwritten back to the disk.</p></dd>"
+        )
+    body = "\n".join(rows)
+    return (
+        "<html><head><title>Reader options</title></head><body>\n"
+        f"<h1>Reader options</h1>\n<dl>\n{body}\n</dl>\n</body></html>\n"
+    )
+
+
+def test_a_hit_inside_an_html_chunk_names_the_line_of_its_entry(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A chunk of an HTML page holds many entries; the hit must name the line of the one
+    that matches, not the line where the chunk starts."""
+    page = _entry_page(120)
+    (tmp_path / "reader.html").write_text(page, encoding="utf-8")
+    models = FakeModels()
+    cli_json("--data-dir", str(data_dir), "ingest", str(tmp_path), models=models)
+    source = page.split("\n")
+    inside = 0
+    for number in range(2, 120, 9):
+        word = section_word(number)
+        found = cli_json(
+            "--data-dir", str(data_dir), "query", word, "--mode", "keyword", "-k", "1",
+            models=models,
+        )  # fmt: skip
+        hit = found["results"][0]
+        entry = next(i for i, line in enumerate(source, start=1) if f"--{word}<" in line)
+        assert hit["line"] in (entry, entry + 1), (word, hit["line"], entry)
+        inside += hit["text_lines"][0] < hit["text_line"]
+    assert inside >= 5  # most of those entries are not the first line of their chunk

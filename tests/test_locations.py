@@ -59,6 +59,30 @@ def test_markdown_and_rst_hits_name_lines_of_the_file(data_dir: Path, real_shape
     assert "IMPORTED executable" in CMAKE_PAGE.split("\n")[hit["line"] - 1]
 
 
+def test_json_location_fields_each_count_one_thing(data_dir: Path, real_shaped: Path) -> None:
+    """``line`` counts lines of the file on disk and is null for a PDF; ``text_line`` and
+    ``text_lines`` count lines of the extracted text; ``location`` is what to open."""
+    pdf = top_hit(data_dir, "logarithmic scale on the y axis")
+    assert (pdf["line"], pdf["page"]) == (None, 3)
+    assert pdf["location"] == f"{pdf['document']}#page=3"
+    first, last = pdf["text_lines"]
+    assert first <= pdf["text_line"] <= last
+
+    html = top_hit(data_dir, "creating an ArgumentParser object")
+    text = cli_json("--data-dir", str(data_dir), "show", "argparse.html", "--text", "--json")
+    extracted = "\n".join(p["text"] for p in text["passages"])
+    assert html["line"] != html["text_line"]  # the page's source and its text differ here
+    assert "ArgumentParser object" in SPHINX_PAGE.split("\n")[html["line"] - 1]
+    assert html["location"] == f"{html['document']}:{html['line']}"
+    assert "ArgumentParser object" in extracted
+    first, last = html["text_lines"]
+    assert first <= html["text_line"] <= last
+
+    markdown = top_hit(data_dir, "installs a package and the packages it depends on")
+    assert markdown["line"] == markdown["text_line"]  # Markdown keeps the file's lines
+    assert markdown["location"].endswith(f"npm-install.md:{markdown['line']}")
+
+
 def test_show_text_prints_a_page_or_the_lines_a_hit_names(
     data_dir: Path, real_shaped: Path
 ) -> None:
@@ -93,6 +117,7 @@ def test_documents_read_by_older_extractors_are_read_again(
     database = data_dir / "semantic_core.db"
     stored_rows(database, "ALTER TABLE chunks DROP COLUMN source_line")
     stored_rows(database, "ALTER TABLE chunks DROP COLUMN page")
+    stored_rows(database, "ALTER TABLE chunks DROP COLUMN line_map")
     stored_rows(database, "ALTER TABLE collections DROP COLUMN epoch")
     stored_rows(database, "UPDATE analyzer_schema SET revision = 4")
     report = cli_json("--data-dir", str(data_dir), "ingest", str(real_shaped), "--json")

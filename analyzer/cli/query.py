@@ -34,7 +34,7 @@ MODE_HELP = "hybrid: keyword candidates re-ranked by a transformer; semantic; ke
 MIN_SCORE_HELP = (
     "Drop results whose shown score is below this. The score: hybrid, the re-ranker's cosine "
     "(results past the 40 it re-reads score 0); semantic, the static vectors' cosine; "
-    "keyword, BM25."
+    "keyword, BM25; each lowered to the score above it, so scores never rise down the list."
 )
 
 

@@ -23,7 +23,7 @@ from modules.core.database.db_models import SQLiteJSON, UTCDateTime, get_databas
 from modules.semantic_core.index import fulltext_postgres, fulltext_sqlite, vectors_postgres
 
 DATABASE_NAME = "semantic_core"
-SCHEMA_REVISION = 7
+SCHEMA_REVISION = 8
 
 Base = get_database_base(DATABASE_NAME)
 
@@ -123,6 +123,10 @@ class Chunk(Base):
     # DOCX's extracted text) or its page (PDF). NULL in chunks stored before revision 5.
     source_line: Mapped[int | None] = mapped_column(Integer)
     page: Mapped[int | None] = mapped_column(Integer)
+    # Where each line of the chunk's text is in the file, for formats whose text lines are
+    # not the file's (HTML): ``line_map_offsets`` packs, per line, its file line minus
+    # ``source_line``. NULL when the numbering is the file's, and before revision 8.
+    line_map: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 # The full-text index over chunks is dialect-specific: its DDL lives with its adapter.
@@ -241,6 +245,16 @@ def _reread_text_and_html(connection: Connection) -> None:
     )
 
 
+def _add_line_maps(connection: Connection) -> None:
+    """Chunks learn where each of their lines is in the file; HTML documents, the format
+    that needs it, are marked changed so the next ingest stores their maps."""
+    binary = "BYTEA" if connection.dialect.name == "postgresql" else "BLOB"
+    connection.execute(text(f"ALTER TABLE chunks ADD COLUMN line_map {binary}"))
+    connection.execute(
+        text("UPDATE documents SET content_hash = '', mtime_ns = -1 WHERE format = 'html'")
+    )
+
+
 MIGRATIONS = {
     2: _add_generation,
     3: fulltext_postgres.upgrade,
@@ -248,4 +262,5 @@ MIGRATIONS = {
     5: _add_source_locations,
     6: _add_epochs,
     7: _reread_text_and_html,
+    8: _add_line_maps,
 }

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from modules.semantic_core import linemap
 from modules.semantic_core.ingest.extract import NO_DEADLINE, Deadline, Extracted, Heading
 from modules.semantic_core.lexical import estimate_tokens, tokens_up_to
 
@@ -41,6 +42,7 @@ class ChunkPiece:
     token_count: int
     source_line: int | None = None  # 1-based, in the file on disk; None: not a text file
     page: int | None = None  # 1-based, for formats with pages
+    line_map: bytes | None = None  # see ``linemap``: set when text lines are not file lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +83,11 @@ def _located(piece: ChunkPiece, extracted: Extracted) -> ChunkPiece:
         page = bisect.bisect_right(extracted.page_lines, index)
         return replace(piece, source_line=None, page=max(1, page))
     source = extracted.source_lines
-    line = piece.line_start if source is None else source[min(index, len(source) - 1)]
-    return replace(piece, source_line=line)
+    if source is None:
+        return replace(piece, source_line=piece.line_start)
+    last = len(source) - 1
+    lines = [source[min(i, last)] for i in range(index, piece.line_end)]
+    return replace(piece, source_line=lines[0], line_map=linemap.pack(lines, lines[0]))
 
 
 def _line_starts(text: str) -> list[int]:

@@ -657,6 +657,7 @@ def _chunk_rows(
                     "token_count": c.token_count,
                     "source_line": c.source_line,
                     "page": c.page,
+                    "line_map": c.line_map,
                     "embedding": to_blob(vector),
                 }
             )

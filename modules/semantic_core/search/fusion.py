@@ -33,6 +33,9 @@ class FusionSettings:
     # the two scores becomes the document's.
     second_look_documents: int = 10
     second_look_chunks: int = 1
+    # Where a hit points in its chunk: the first line with a query term in the run of
+    # lines, within this many model tokens, that holds the most of them.
+    answer_tokens: int = 64
 
 
 DEFAULT_FUSION = FusionSettings()

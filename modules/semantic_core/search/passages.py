@@ -21,7 +21,7 @@ _UNIT_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|(?<=[。！？])|\s*\n\s*")
 # WordPiece splits a word-and-punctuation estimate into about 1.25 pieces on
 # English prose, and every CJK character into a piece of its own.
 _PIECES_PER_TOKEN = 1.25
-_SPECIAL_TOKENS = 2  # [CLS] and [SEP]
+SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 
 
 def focused_passage(heading: str, text: str, terms: Sequence[str], budget: int) -> str:
@@ -29,15 +29,15 @@ def focused_passage(heading: str, text: str, terms: Sequence[str], budget: int) 
     model tokens; the whole chunk when it fits."""
     body = passage_body(heading, text)
     matcher = term_matcher(terms)
-    if matcher is None or pieces(join_passage(heading, body)) + _SPECIAL_TOKENS <= budget:
+    if matcher is None or pieces(join_passage(heading, body)) + SPECIAL_TOKENS <= budget:
         return join_passage(heading, body)
     heading = _fitting_heading(heading, budget // 2)
     units = [u.strip() for u in _UNIT_END.split(body) if u.strip()]
     if len(units) < 2:
         return join_passage(heading, body)
-    room = budget - _SPECIAL_TOKENS - pieces(heading)
+    room = budget - SPECIAL_TOKENS - pieces(heading)
     hits = [len(matcher.findall(u)) for u in units]
-    start, end = _best_window([pieces(u) for u in units], hits, room)
+    start, end = best_window([pieces(u) for u in units], hits, room)
     return join_passage(heading, " ".join(units[start:end]))
 
 
@@ -54,7 +54,7 @@ def _fitting_heading(heading: str, room: int) -> str:
     return last if pieces(last) <= room else ""
 
 
-def _best_window(sizes: list[int], hits: list[int], room: int) -> tuple[int, int]:
+def best_window(sizes: list[int], hits: list[int], room: int) -> tuple[int, int]:
     """The run of units that fits ``room`` with the most hits (earliest on ties).
     A lone unit over the budget still forms a window: the encoder truncates it."""
     best, best_hits = (0, 1), -1

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from analyzer.errors import UsageError
 from analyzer.paths import ANY_SURROGATE
 from modules.core.database.crud_service import CRUDService
+from modules.semantic_core import linemap
 from modules.semantic_core.collections import (
     DEFAULT_COLLECTION,
     GenerationCache,
@@ -60,7 +61,7 @@ from modules.semantic_core.search.fusion import (
 )
 from modules.semantic_core.search.modes import Mode, check_mode
 from modules.semantic_core.search.passages import focused_passage
-from modules.semantic_core.search.snippets import best_line, make_snippet
+from modules.semantic_core.search.snippets import answer_line, make_snippet
 
 if TYPE_CHECKING:
     import numpy as np
@@ -81,6 +82,7 @@ HIT_COLUMNS = [
     "text",
     "source_line",
     "page",
+    "line_map",
 ]
 
 
@@ -97,23 +99,31 @@ class SearchOptions:
 
 @dataclass
 class Hit:
+    """One result, and where it is.
+
+    Two numberings, never mixed: ``line`` counts the lines of the file on disk (what
+    ``path:line`` shows; None for a PDF, whose place is ``page``), while ``text_line``
+    and ``line_start``/``line_end`` count the lines of the extracted text (what ``show
+    --text`` prints). For text, Markdown, RST, AsciiDoc and man pages the two are the
+    same; for HTML they are not; a DOCX has no lines of its own, so both are its
+    extracted text's."""
+
     rank: int
-    score: float  # hybrid: the re-ranker's cosine; semantic: cosine; keyword: BM25
+    # Monotone in rank: hybrid, the re-ranker's cosine; semantic, the static cosine;
+    # keyword, BM25; each lowered to the score above it when that is lower (see
+    # ``_shown_in_order``).
+    score: float
     document: DocumentRef
     chunk_id: int
-    line_start: int
+    line_start: int  # the chunk's first and last lines of the extracted text
     line_end: int
     heading: str
     snippet: str
     highlights: list[tuple[int, int]]
     signals: dict[str, Signal] = field(default_factory=dict)
-    source_line: int | None = None  # None: stored before source lines were kept, or a PDF
+    line: int | None = None  # of the file on disk, where the passage answers; None: a PDF
+    text_line: int = 0  # of the extracted text, where the passage answers
     page: int | None = None
-
-    @property
-    def line(self) -> int:
-        """The line of the file on disk where the passage starts, as ``path:line`` shows it."""
-        return self.source_line or self.line_start
 
 
 @dataclass
@@ -153,7 +163,9 @@ class SearchService:
                     model = await loading
                     loading = None
                     candidates = await self._rerank(text, candidates, fusion, model)
-                hits = await self._hits(text, candidates, options, _score_shown(mode, reranked))
+                hits = await self._hits(
+                    text, candidates, options, fusion, _score_shown(mode, reranked)
+                )
         finally:
             if loading is not None:
                 await loading
@@ -299,11 +311,14 @@ class SearchService:
         text: str,
         candidates: list[Candidate],
         options: SearchOptions,
+        fusion: FusionSettings,
         shown: Callable[[Candidate], float],
     ) -> list[Hit]:
-        if options.min_score is not None:
-            candidates = [c for c in candidates if shown(c) >= options.min_score]
         chosen = candidates[: options.top_k]
+        scores = _shown_in_order([shown(c) for c in chosen])
+        if options.min_score is not None:
+            kept = sum(1 for score in scores if score >= options.min_score)
+            chosen, scores = chosen[:kept], scores[:kept]
         if not chosen:
             return []
         chunk_rows = await self._crud.values(
@@ -318,17 +333,20 @@ class SearchService:
         documents = {row[0]: DocumentRef(*row) for row in doc_rows}
         terms = query_terms(text)
         hits = []
-        for rank, candidate in enumerate(chosen, start=1):
-            _, document_id, line_start, line_end, heading, chunk_text, source_line, page = chunks[
-                candidate.chunk_id
-            ]
+        for rank, (candidate, score) in enumerate(zip(chosen, scores, strict=True), start=1):
+            (_, document_id, line_start, line_end, heading, chunk_text, source_line, page,
+             line_map) = chunks[candidate.chunk_id]  # fmt: skip
             snippet, highlights = make_snippet(chunk_text, terms)
-            if source_line == line_start:  # the text's lines are the file's: point at the match
-                source_line += best_line(chunk_text, terms)
+            offset = answer_line(chunk_text, terms, fusion.answer_tokens)
+            line = None  # a PDF's place is its page
+            if source_line is not None:
+                line = linemap.file_line(source_line, line_start, line_map, offset)
+            elif page is None:  # stored before source lines were kept: the text's is the best
+                line = line_start + offset
             hits.append(
                 Hit(
                     rank=rank,
-                    score=shown(candidate),
+                    score=score,
                     document=documents[document_id],
                     chunk_id=candidate.chunk_id,
                     line_start=line_start,
@@ -337,7 +355,8 @@ class SearchService:
                     snippet=snippet,
                     highlights=highlights,
                     signals=dict(candidate.signals),
-                    source_line=source_line,
+                    line=line,
+                    text_line=line_start + offset,
                     page=page,
                 )
             )
@@ -363,6 +382,17 @@ def _score_shown(mode: Mode, reranked: bool) -> Callable[[Candidate], float]:
     if mode is Mode.SEMANTIC:
         return _semantic
     return _cosine if reranked else _fused
+
+
+def _shown_in_order(scores: list[float]) -> list[float]:
+    """Each score lowered to the one above it when that is lower, so the column a person
+    reads as the ranking never rises, and ``--min-score`` keeps a prefix of the results
+    in which every hit's own score is at least the threshold. Hybrid orders by a mix of
+    BM25 and cosine scaled per query, which the cosine alone does not follow."""
+    out: list[float] = []
+    for score in scores:
+        out.append(min(score, out[-1]) if out else score)
+    return out
 
 
 def _keyword(candidate: Candidate) -> float:
