@@ -178,6 +178,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "page": hit.page,
         "text_line": hit.text_line,
         "text_lines": [hit.line_start, hit.line_end],
+        "copies": [doc_json(ref) for ref in hit.copies],
         "heading": hit.heading,
         "snippet": hit.snippet,
         "highlights": [list(span) for span in hit.highlights],

@@ -136,6 +136,7 @@ def test_a_revision_1_semantic_core_database_is_upgraded_and_keeps_its_rows(
         "ALTER TABLE chunks DROP COLUMN source_line",
         "ALTER TABLE chunks DROP COLUMN page",
         "ALTER TABLE chunks DROP COLUMN line_map",
+        "ALTER TABLE documents DROP COLUMN sketch",
         *(["ALTER TABLE chunks DROP COLUMN search"] if on_postgres else []),
     )
 

@@ -118,6 +118,7 @@ def test_documents_read_by_older_extractors_are_read_again(
     stored_rows(database, "ALTER TABLE chunks DROP COLUMN source_line")
     stored_rows(database, "ALTER TABLE chunks DROP COLUMN page")
     stored_rows(database, "ALTER TABLE chunks DROP COLUMN line_map")
+    stored_rows(database, "ALTER TABLE documents DROP COLUMN sketch")
     stored_rows(database, "ALTER TABLE collections DROP COLUMN epoch")
     stored_rows(database, "UPDATE analyzer_schema SET revision = 4")
     report = cli_json("--data-dir", str(data_dir), "ingest", str(real_shaped), "--json")

@@ -426,6 +426,7 @@ def test_an_index_of_revision_6_reads_its_text_and_html_pages_again(
     database = data_dir / "semantic_core.db"
     stored_rows(database, "UPDATE documents SET format = 'text' WHERE path LIKE '%.txt'")
     stored_rows(database, "ALTER TABLE chunks DROP COLUMN line_map")
+    stored_rows(database, "ALTER TABLE documents DROP COLUMN sketch")
     stored_rows(database, "UPDATE analyzer_schema SET revision = 6")
 
     report = cli_json("--data-dir", str(data_dir), "ingest", str(manuals))

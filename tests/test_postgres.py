@@ -187,7 +187,7 @@ def test_a_revision_2_database_is_upgraded_and_searchable(
     database = postgres_env["ANALYZER_DB_SEMANTIC_CORE_URL"].rsplit("/", 1)[1]
     postgres_server.psql(
         "ALTER TABLE chunks DROP COLUMN search, DROP COLUMN source_line, DROP COLUMN page, "
-        "DROP COLUMN line_map; "
+        "DROP COLUMN line_map; ALTER TABLE documents DROP COLUMN sketch; "
         "ALTER TABLE collections DROP COLUMN epoch; "
         "UPDATE analyzer_schema SET revision = 2 WHERE module LIKE '%semantic_core%'",
         database,

@@ -185,6 +185,7 @@ def test_a_revision_5_database_gives_each_collection_an_epoch_of_its_own(
     database = data_dir / "semantic_core.db"
     stored_rows(database, "ALTER TABLE collections DROP COLUMN epoch")
     stored_rows(database, "ALTER TABLE chunks DROP COLUMN line_map")
+    stored_rows(database, "ALTER TABLE documents DROP COLUMN sketch")
     stored_rows(database, "UPDATE analyzer_schema SET revision = 5")
 
     found = cli_json("--data-dir", str(data_dir), "query", "tide", "-c", "two", models=fake_models)

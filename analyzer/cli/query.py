@@ -57,6 +57,14 @@ def query(
     chunks: Annotated[
         bool, typer.Option("--chunks", help="List matching chunks, not documents.")
     ] = False,
+    all_copies: Annotated[
+        bool,
+        typer.Option(
+            "--all-copies",
+            help="Show every copy of a document stored under several paths (the same file, "
+            "or the same page in another format); by default it shows once, naming the others.",
+        ),
+    ] = False,
     explain: Annotated[
         bool, typer.Option("--explain", help="Show each signal's rank and score.")
     ] = False,
@@ -88,6 +96,7 @@ def query(
         path_glob=path,
         min_score=min_score,
         chunks=chunks,
+        all_copies=all_copies,
     )
     if batch is not None:
         _run_batch(
@@ -139,6 +148,8 @@ def _render(result: SearchResult, explain: bool) -> None:
     for hit in result.hits:
         where = location(hit.document.path, hit.line, hit.page)
         ui.print_hit(hit.rank, hit.score, where, hit.heading, hit.snippet, hit.highlights)
+        if hit.copies:
+            ui.print_line("    also: " + ", ".join(display_path(c.path) for c in hit.copies))
         if explain:
             details = "  ".join(
                 f"{name} #{s.rank} ({s.score:.4f})" for name, s in sorted(hit.signals.items())

@@ -392,6 +392,7 @@ def build_api(server: "ResidentServer", token: str) -> "FastAPI":
         path: Text | None = None
         min_score: float | None = None
         chunks: bool = False
+        all_copies: bool = False
 
     class IngestBody(BaseModel):
         paths: list[Text] = Field(min_length=1)
@@ -409,6 +410,7 @@ def build_api(server: "ResidentServer", token: str) -> "FastAPI":
             path_glob=body.path,
             min_score=body.min_score,
             chunks=body.chunks,
+            all_copies=body.all_copies,
         )
         return views.search_json(await services.search.search(body.query, options))
 

@@ -96,6 +96,9 @@ class Document(Base):
     char_count: Mapped[int] = mapped_column(Integer, default=0)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", SQLiteJSON, default=dict)
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # What search compares to show a page stored under several paths once (``copies``).
+    # NULL before revision 8, until the document is read again.
+    sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -246,10 +249,12 @@ def _reread_text_and_html(connection: Connection) -> None:
 
 
 def _add_line_maps(connection: Connection) -> None:
-    """Chunks learn where each of their lines is in the file; HTML documents, the format
-    that needs it, are marked changed so the next ingest stores their maps."""
+    """Chunks learn where each of their lines is in the file, documents their sketch; HTML
+    documents, the format that needs a line map, are marked changed so the next ingest
+    stores their maps. Other documents get their sketch when they are next read."""
     binary = "BYTEA" if connection.dialect.name == "postgresql" else "BLOB"
     connection.execute(text(f"ALTER TABLE chunks ADD COLUMN line_map {binary}"))
+    connection.execute(text(f"ALTER TABLE documents ADD COLUMN sketch {binary}"))
     connection.execute(
         text("UPDATE documents SET content_hash = '', mtime_ns = -1 WHERE format = 'html'")
     )

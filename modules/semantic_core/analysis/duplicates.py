@@ -94,7 +94,7 @@ class StoredDuplicates:
 # --- the signal -----------------------------------------------------------------------
 
 
-class _WordHashes(dict[str, int]):
+class WordHashes(dict[str, int]):
     """A stable 64-bit hash per word (the same in every process), computed once per word."""
 
     def __missing__(self, word: str) -> int:
@@ -103,7 +103,7 @@ class _WordHashes(dict[str, int]):
         return value
 
 
-def shingle_hashes(text: str, words: _WordHashes, size: int = SHINGLE_WORDS) -> np.ndarray:
+def shingle_hashes(text: str, words: WordHashes, size: int = SHINGLE_WORDS) -> np.ndarray:
     """The distinct hashes of the word ``size``-shingles of ``text`` (fewer words: one shingle)."""
     tokens = _WORD.findall(text.lower())
     ids = np.fromiter(map(words.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
@@ -129,7 +129,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
 def shingle_matrix(texts: Sequence[str], dimensions: int = HASH_DIMENSIONS) -> np.ndarray:
     """One L2-normalised row per text: its shingle set, hashed with signs into ``dimensions``."""
     matrix = np.zeros((len(texts), dimensions), dtype=np.float32)
-    words = _WordHashes()
+    words = WordHashes()
     mask = np.uint64(dimensions - 1)
     for row, text in enumerate(texts):
         hashes = shingle_hashes(text, words)

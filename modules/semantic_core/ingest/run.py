@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from analyzer.errors import AnalyzerError, ConflictError
 from analyzer.paths import absolute, is_within, storable
 from modules.core.database.crud_service import CRUDService
+from modules.semantic_core import copies
 from modules.semantic_core.collections import check_still_there, next_generation
 from modules.semantic_core.db_models import Chunk, Collection, Document
 from modules.semantic_core.embeddings.inputs import chunk_passage
@@ -88,6 +89,7 @@ class _Prepared:
     mtime_ns: int
     existing_id: int | None
     vectors: np.ndarray | None = None
+    sketch: bytes | None = None  # see ``copies``
 
     @classmethod
     def chunked(
@@ -97,6 +99,7 @@ class _Prepared:
             extracted=replace(extracted, text=""),
             char_count=len(extracted.text),
             chunks=stored_chunks(extracted, deadline),
+            sketch=copies.sketch(extracted.text),
             **fields,
         )
 
@@ -629,6 +632,7 @@ def _document_values(collection_id: int, item: _Prepared) -> dict[str, Any]:
         "mtime_ns": item.mtime_ns,
         "char_count": item.char_count,
         "meta": dict(extracted.metadata),
+        "sketch": item.sketch,
         "embedding": to_blob(mean_vector(vectors))
         if vectors is not None and len(vectors)
         else None,

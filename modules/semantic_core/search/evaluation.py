@@ -102,7 +102,9 @@ class EvalService:
         fusion: FusionSettings,
         progress: Callable[[str, int, int], None] | None,
     ) -> ModeScores:
-        options = SearchOptions(collection=collection, top_k=RANK_DEPTH, mode=mode)
+        # Judgements name documents one by one: a copy folded into another would count
+        # as a miss, so every copy keeps its own rank here.
+        options = SearchOptions(collection=collection, top_k=RANK_DEPTH, mode=mode, all_copies=True)
         ndcg, recall, mrr, latency = [], [], [], []
         for done, (query_id, text) in enumerate(queries, start=1):
             result = await self._search.search(text, options, fusion)

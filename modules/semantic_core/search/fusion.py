@@ -57,6 +57,8 @@ class Candidate:
     score: float = 0.0  # what orders the results
     # The document's next matching chunks, with this signal's score of each.
     others: list[tuple[int, float]] = field(default_factory=list)
+    # Documents ranked below this one that hold the same content (see ``copies``).
+    copies: list[int] = field(default_factory=list)
 
 
 def grouped(

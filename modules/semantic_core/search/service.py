@@ -43,6 +43,7 @@ from modules.semantic_core.collections import (
     model_mismatch,
     require_documents,
 )
+from modules.semantic_core.copies import SeenContent
 from modules.semantic_core.db_models import Chunk, Collection, Document
 from modules.semantic_core.documents import REF_COLUMNS, DocumentRef, path_pattern
 from modules.semantic_core.embeddings.inputs import chunk_passage
@@ -95,6 +96,7 @@ class SearchOptions:
     min_score: float | None = None
     chunks: bool = False
     rerank: bool = True
+    all_copies: bool = False  # False: a document stored under several paths shows once
 
 
 @dataclass
@@ -124,6 +126,7 @@ class Hit:
     line: int | None = None  # of the file on disk, where the passage answers; None: a PDF
     text_line: int = 0  # of the extracted text, where the passage answers
     page: int | None = None
+    copies: list[DocumentRef] = field(default_factory=list)  # the same content, elsewhere
 
 
 @dataclass
@@ -163,6 +166,8 @@ class SearchService:
                     model = await loading
                     loading = None
                     candidates = await self._rerank(text, candidates, fusion, model)
+                if not (options.chunks or options.all_copies):
+                    candidates = await self._without_copies(candidates, options.top_k)
                 hits = await self._hits(
                     text, candidates, options, fusion, _score_shown(mode, reranked)
                 )
@@ -306,6 +311,31 @@ class SearchService:
         evict_oldest(self._rerank_cache, RERANK_CACHE_ENTRIES)
         return cached
 
+    async def _without_copies(self, candidates: list[Candidate], wanted: int) -> list[Candidate]:
+        """The candidates in order, each document that holds the same content as one
+        above it folded into that one's ``copies``; stops once ``wanted`` are kept."""
+        kept: list[Candidate] = []
+        seen = SeenContent()
+        start = 0
+        while len(kept) < wanted and start < len(candidates):
+            batch = candidates[start : start + max(2 * wanted, 20)]
+            start += len(batch)
+            rows = await self._crud.values(
+                Document,
+                ["id", "content_hash", "sketch"],
+                where=[Document.id.in_([c.key for c in batch])],
+            )
+            content = {document_id: (digest, sketch) for document_id, digest, sketch in rows}
+            for candidate in batch:
+                digest, sketch = content.get(candidate.key, ("", None))
+                original = seen.copy_of(digest, sketch)
+                if original is None:
+                    seen.add(digest, sketch)
+                    kept.append(candidate)
+                else:
+                    kept[original].copies.append(candidate.key)
+        return kept
+
     async def _hits(
         self,
         text: str,
@@ -327,9 +357,8 @@ class SearchService:
             where=[Chunk.id.in_([c.chunk_id for c in chosen])],
         )
         chunks = {row[0]: row for row in chunk_rows}
-        doc_rows = await self._crud.values(
-            Document, REF_COLUMNS, where=[Document.id.in_({row[1] for row in chunk_rows})]
-        )
+        named = {row[1] for row in chunk_rows} | {i for c in chosen for i in c.copies}
+        doc_rows = await self._crud.values(Document, REF_COLUMNS, where=[Document.id.in_(named)])
         documents = {row[0]: DocumentRef(*row) for row in doc_rows}
         terms = query_terms(text)
         hits = []
@@ -358,6 +387,7 @@ class SearchService:
                     line=line,
                     text_line=line_start + offset,
                     page=page,
+                    copies=[documents[i] for i in candidate.copies if i in documents],
                 )
             )
         return hits
