@@ -1,0 +1,112 @@
+"""Keyword search ranks the index's best matches before filtering them by collection and
+path, and falls back to every match when those best ones are not enough."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from analyzer.app_context import AppContext
+from analyzer.settings import Settings
+from modules.core.database.service import DatabaseService
+from modules.semantic_core.db_models import DATABASE_NAME, Collection
+from modules.semantic_core.index import fulltext_sqlite
+from modules.semantic_core.ingest.service import Record
+from modules.semantic_core.module import semantic_core
+from tests.helpers import FakeModels, ingest_records, within_app
+
+pytestmark = pytest.mark.sqlite_only("the ranked head is SQLite's FTS5 query")
+
+FILLER = "an unrelated sentence about gardens and weather and the price of bread. " * 6
+
+
+def strong(index: int) -> Record:
+    return Record(uid=f"strong-{index}", text=f"river river river bank {index}")
+
+
+def weak(index: int) -> Record:
+    return Record(uid=f"weak-{index}", text=f"{FILLER} a river once, note {index}. {FILLER}")
+
+
+@pytest.fixture
+def two_collections(settings: Settings) -> Settings:
+    """'loud' holds many chunks that rank high for "river"; 'quiet' a few that rank low."""
+    models = FakeModels()
+    ingest_records(settings, [strong(i) for i in range(40)], models, collection="loud")
+    ingest_records(settings, [weak(i) for i in range(6)], models, collection="quiet")
+    return settings
+
+
+def keyword(settings: Settings, collection: str, limit: int, glob: str | None = None) -> Any:
+    async def work(context: AppContext) -> tuple[list, list]:
+        database = context.get_service("core.database.service")
+        crud = context.get_service("core.database.crud_service")
+        found = await crud.values(Collection, ["id"], filters={"name": collection})
+        collection_id = found[0][0]
+        index = semantic_core(context).index
+        fast = await index.keyword(collection_id, 0, "river", limit, glob)
+        full = await every_match(database, collection_id, limit, glob)
+        return fast, full
+
+    return within_app(settings, work, FakeModels())
+
+
+async def every_match(
+    database: DatabaseService, collection_id: int, limit: int, glob: str | None
+) -> list[tuple[int, int, float]]:
+    """The reference: every match of the collection joined, then ranked."""
+    weights = ", " + ", ".join(str(w) for w in fulltext_sqlite.BM25_WEIGHTS)
+    sql = fulltext_sqlite._filtered_sql(fulltext_sqlite.FTS_TABLE, weights, glob)
+    params: dict[str, Any] = {"match": '"river"', "collection": collection_id, "limit": limit}
+    if glob:
+        params["glob"] = glob
+    async with database.read_session(DATABASE_NAME) as session:
+        rows = (await session.execute(text(sql), params)).all()
+    return [(int(c), int(d), float(s)) for c, d, s in rows]
+
+
+@pytest.fixture
+def fallbacks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each time the ranked head came up short: whether every match was read again."""
+    seen: list[bool] = []
+    original = fulltext_sqlite._more_matches
+
+    async def spy(*args: Any) -> bool:
+        seen.append(await original(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(fulltext_sqlite, "_more_matches", spy)
+    return seen
+
+
+def test_a_collection_ranked_below_another_still_gets_its_best_chunks(
+    two_collections: Settings, fallbacks: list[bool]
+) -> None:
+    # 3 wanted: the index's best 12 rows all belong to 'loud', so the full query runs.
+    fast, full = keyword(two_collections, "quiet", 3)
+    assert fallbacks == [True]
+    assert len(fast) == 3
+    assert fast == full
+
+
+def test_the_ranked_head_gives_the_same_rows_as_every_match(
+    two_collections: Settings, fallbacks: list[bool]
+) -> None:
+    fast, full = keyword(two_collections, "loud", 5)
+    assert fallbacks == []  # one query
+    assert len(fast) == 5
+    assert fast == full
+
+
+def test_fewer_matches_than_wanted_are_all_returned(two_collections: Settings) -> None:
+    fast, full = keyword(two_collections, "quiet", 50)
+    assert len(fast) == 6
+    assert fast == full
+
+
+def test_a_path_filter_applies_before_the_limit(two_collections: Settings) -> None:
+    fast, full = keyword(two_collections, "loud", 3, glob="strong-3*")
+    assert fast == full
+    assert 1 <= len(fast) <= 3
