@@ -110,3 +110,21 @@ def test_a_path_filter_applies_before_the_limit(two_collections: Settings) -> No
     fast, full = keyword(two_collections, "loud", 3, glob="strong-3*")
     assert fast == full
     assert 1 <= len(fast) <= 3
+
+
+def test_one_collection_ranks_just_the_rows_wanted(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest_records(settings, [strong(i) for i in range(20)], FakeModels(), collection="loud")
+    alone = []
+    one_collection = fulltext_sqlite._one_collection
+
+    async def watch(session: Any) -> bool:
+        alone.append(await one_collection(session))
+        return alone[-1]
+
+    monkeypatch.setattr(fulltext_sqlite, "_one_collection", watch)
+    fast, full = keyword(settings, "loud", 4)
+    assert alone == [True]  # so the head is the 4 rows wanted
+    assert len(fast) == 4
+    assert fast == full
