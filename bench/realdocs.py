@@ -203,7 +203,8 @@ async def main(args: argparse.Namespace) -> None:
     check_answers(corpus, questions)
     report_json: dict = {"questions": len(questions), "runs": []}
     with tempfile.TemporaryDirectory(prefix="analyzer-realdocs-") as tmp:
-        async with AppContext(Settings(data_dir=Path(tmp))) as app:
+        data_dir = args.data_dir or Path(tmp)  # a kept one is ingested again incrementally
+        async with AppContext(Settings(data_dir=data_dir)) as app:
             service = semantic_core(app)
             started = time.perf_counter()
             report = await service.ingest.ingest_paths(
@@ -247,5 +248,8 @@ if __name__ == "__main__":
     parser.add_argument("--modes", default="hybrid,keyword,semantic")
     parser.add_argument("--misses", action="store_true", help="list the questions missed")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the figures as JSON")
+    parser.add_argument(
+        "--data-dir", type=Path, help="keep the index here between runs (default: a temporary one)"
+    )
     parser.add_argument("configs", nargs="*", metavar="CONFIG")
     asyncio.run(main(parser.parse_args()))

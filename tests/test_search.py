@@ -53,7 +53,8 @@ def test_semantic_mode_finds_a_paraphrase(sample_data_dir: Path) -> None:
 
 
 def test_results_point_to_path_and_line_with_highlights(sample_data_dir: Path) -> None:
-    hit = search(sample_data_dir, "blossom end rot", "--top-k", "1")["results"][0]
+    # Keyword mode: no re-ranker to choose a window, so the line with the most query terms.
+    hit = search(sample_data_dir, "blossom end rot", "--top-k", "1", "-m", "keyword")["results"][0]
     source = Path(hit["document"]).read_text(encoding="utf-8").splitlines()
     first, last = hit["text_lines"]  # a Markdown file's text keeps the file's lines
     chunk = source[first - 1 : last]
@@ -235,9 +236,11 @@ def test_hybrid_rereads_short_windows_around_the_query_terms(sample_data_dir: Pa
     report = search(sample_data_dir, query, models=RecordingModels())
 
     # One batch of passages (the second look's among them), cut to the budget; then the
-    # query, read whole.
-    [(passages, passage_limit), (queries, query_limit)] = batches
+    # query, read whole. Then the line windows of the top documents, to point the hits.
+    [(passages, passage_limit), (queries, query_limit), (windows, window_limit), again] = batches
     assert (queries, passage_limit, query_limit) == ([query], 64, None)
+    assert window_limit == 64 and again == ([query], None)
+    assert len(windows) >= 3 and all(p not in passages for p in windows[1:])
     assert len(passages) >= 10
     assert sum(len(p.split()) for p in passages) / len(passages) < 60  # chunks: ~95 words
     # The burns document's best window is not its start (its first lines are about scalds).

@@ -33,9 +33,12 @@ class FusionSettings:
     # the two scores becomes the document's.
     second_look_documents: int = 10
     second_look_chunks: int = 1
-    # Where a hit points in its chunk: the first line with a query term in the run of
-    # lines, within this many model tokens, that holds the most of them.
-    answer_tokens: int = 64
+    # Where a hit points: for this many of the top documents, the re-ranker also reads
+    # line windows (``windows``), one every ``locate_stride`` tokens, of up to this many
+    # of their matching chunks, and the hit points where the best window starts.
+    locate_documents: int = 3
+    locate_chunks: int = 3
+    locate_stride: int = 32
 
 
 DEFAULT_FUSION = FusionSettings()
@@ -59,6 +62,7 @@ class Candidate:
     others: list[tuple[int, float]] = field(default_factory=list)
     # Documents ranked below this one that hold the same content (see ``copies``).
     copies: list[int] = field(default_factory=list)
+    line: int | None = None  # where in its chunk's text the hit points, once located
 
 
 def grouped(

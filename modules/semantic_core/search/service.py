@@ -62,7 +62,8 @@ from modules.semantic_core.search.fusion import (
 )
 from modules.semantic_core.search.modes import Mode, check_mode
 from modules.semantic_core.search.passages import focused_passage
-from modules.semantic_core.search.snippets import answer_line, make_snippet
+from modules.semantic_core.search.snippets import best_line, make_snippet
+from modules.semantic_core.search.windows import line_windows
 
 if TYPE_CHECKING:
     import numpy as np
@@ -168,9 +169,9 @@ class SearchService:
                     candidates = await self._rerank(text, candidates, fusion, model)
                 if not (options.chunks or options.all_copies):
                     candidates = await self._without_copies(candidates, options.top_k)
-                hits = await self._hits(
-                    text, candidates, options, fusion, _score_shown(mode, reranked)
-                )
+                if reranked:
+                    await self._locate(text, candidates[: fusion.locate_documents], fusion, model)
+                hits = await self._hits(text, candidates, options, _score_shown(mode, reranked))
         finally:
             if loading is not None:
                 await loading
@@ -212,7 +213,8 @@ class SearchService:
             hits = await self._index.keyword(
                 collection.id, collection.version, text, fetch, glob, trigram
             )
-            candidates = grouped("keyword", hits, options.chunks, fusion.second_look_chunks)
+            others = max(fusion.second_look_chunks, fusion.locate_chunks - 1)
+            candidates = grouped("keyword", hits, options.chunks, others)
         needs_fill = mode is Mode.HYBRID and len(candidates) < max(
             fusion.rerank_depth, options.top_k
         )
@@ -278,7 +280,11 @@ class SearchService:
             return candidates
         # One batch: each head document's best chunk, then the second look's chunks.
         chunk_ids = [c.chunk_id for c in head]
-        looked = [i for c in head[: fusion.second_look_documents] for i, _ in c.others]
+        looked = [
+            i
+            for c in head[: fusion.second_look_documents]
+            for i, _ in c.others[: fusion.second_look_chunks]
+        ]
         cosines = await self._similarities(text, chunk_ids + looked, fusion, model)
         second_look = dict(zip(looked, cosines[len(head) :].tolist(), strict=True))
         mixed(head, cosines[: len(head)], fusion.keyword_share, second_look)
@@ -303,6 +309,11 @@ class SearchService:
             passages = tuple(focused_passage(*texts[c], terms, limit) for c in chunk_ids)
         else:
             passages = tuple(chunk_passage(*texts[c]) for c in chunk_ids)
+        return await self._cosines(text, passages, limit, model)
+
+    async def _cosines(
+        self, text: str, passages: tuple[str, ...], limit: int, model: Reranker
+    ) -> np.ndarray:
         key = (limit, text, passages)
         cached = self._rerank_cache.pop(key, None)
         if cached is None:
@@ -310,6 +321,37 @@ class SearchService:
         self._rerank_cache[key] = cached  # most recently used last
         evict_oldest(self._rerank_cache, RERANK_CACHE_ENTRIES)
         return cached
+
+    async def _locate(
+        self, text: str, head: list[Candidate], fusion: FusionSettings, model: Reranker
+    ) -> None:
+        """Point each of ``head`` at its best line window: of its chunk and its next
+        matching ones, the window the re-ranker finds closest to the question."""
+        chunk_ids = {
+            c.key: list(dict.fromkeys([c.chunk_id, *(i for i, _ in c.others)]))[
+                : fusion.locate_chunks
+            ]
+            for c in head
+        }
+        texts = await self._index.chunk_texts([i for ids in chunk_ids.values() for i in ids])
+        owners, passages = [], []
+        for candidate in head:
+            for chunk_id in chunk_ids[candidate.key]:
+                heading, chunk_text = texts[chunk_id]
+                budget, stride = fusion.rerank_max_tokens, fusion.locate_stride
+                for window in line_windows(heading, chunk_text, budget, stride):
+                    owners.append((candidate, chunk_id, window.line))
+                    passages.append(window.text)
+        if not passages:
+            return
+        cosines = await self._cosines(text, tuple(passages), fusion.rerank_max_tokens, model)
+        best: dict[int, tuple[float, int, int]] = {}
+        for (candidate, chunk_id, line), cosine in zip(owners, cosines.tolist(), strict=True):
+            if cosine > best.get(candidate.key, (-2.0, 0, 0))[0]:
+                best[candidate.key] = (cosine, chunk_id, line)
+        for candidate in head:
+            if candidate.key in best:
+                _, candidate.chunk_id, candidate.line = best[candidate.key]
 
     async def _without_copies(self, candidates: list[Candidate], wanted: int) -> list[Candidate]:
         """The candidates in order, each document that holds the same content as one
@@ -341,7 +383,6 @@ class SearchService:
         text: str,
         candidates: list[Candidate],
         options: SearchOptions,
-        fusion: FusionSettings,
         shown: Callable[[Candidate], float],
     ) -> list[Hit]:
         chosen = candidates[: options.top_k]
@@ -365,8 +406,12 @@ class SearchService:
         for rank, (candidate, score) in enumerate(zip(chosen, scores, strict=True), start=1):
             (_, document_id, line_start, line_end, heading, chunk_text, source_line, page,
              line_map) = chunks[candidate.chunk_id]  # fmt: skip
-            snippet, highlights = make_snippet(chunk_text, terms)
-            offset = answer_line(chunk_text, terms, fusion.answer_tokens)
+            offset = candidate.line
+            if offset is None:  # not located: the chunk's line with the most query terms
+                offset = best_line(chunk_text, terms)
+                snippet, highlights = make_snippet(chunk_text, terms)
+            else:  # the snippet starts where the hit points
+                snippet, highlights = make_snippet(_from_line(chunk_text, offset), terms)
             line = None  # a PDF's place is its page
             if source_line is not None:
                 line = linemap.file_line(source_line, line_start, line_map, offset)
@@ -412,6 +457,10 @@ def _score_shown(mode: Mode, reranked: bool) -> Callable[[Candidate], float]:
     if mode is Mode.SEMANTIC:
         return _semantic
     return _cosine if reranked else _fused
+
+
+def _from_line(text: str, line: int) -> str:
+    return "\n".join(text.split("\n")[line:])
 
 
 def _shown_in_order(scores: list[float]) -> list[float]:

@@ -6,7 +6,6 @@ import re
 from collections.abc import Sequence
 
 from modules.semantic_core.lexical import term_matcher
-from modules.semantic_core.search.passages import SPECIAL_TOKENS, best_window, pieces
 
 SNIPPET_CHARS = 240
 
@@ -50,25 +49,3 @@ def best_line(text: str, terms: Sequence[str]) -> int:
     counts = [len(matcher.findall(line)) for line in text.split("\n")]
     best = max(counts, default=0)
     return counts.index(best) if best else 0
-
-
-def answer_line(text: str, terms: Sequence[str], budget: int) -> int:
-    """The 0-based line of ``text`` where the passage that answers is: of the runs of
-    whole lines within ``budget`` model tokens, the one with the most query terms (as
-    the re-ranker's window is chosen), and in it the line with the most distinct terms
-    (the first of equals).
-
-    A line alone can hold many terms far from the passage that explains them (a usage
-    line repeating the command's name); the run says where the terms gather."""
-    matcher = term_matcher(terms)
-    if matcher is None:
-        return 0
-    lines = text.split("\n")
-    found = [matcher.findall(line) for line in lines]
-    counts = [len(words) for words in found]
-    if not any(counts):
-        return 0
-    sizes = [pieces(line) if line.strip() else 0 for line in lines]
-    first, last = best_window(sizes, counts, budget - SPECIAL_TOKENS)
-    distinct = [len({word.lower() for word in found[i]}) for i in range(first, last)]
-    return first + distinct.index(max(distinct))

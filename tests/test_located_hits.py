@@ -1,0 +1,95 @@
+"""Where a hybrid hit points inside its document: the start of the line window the
+re-ranker finds closest to the question, not the line with the most query words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from modules.semantic_core.search.windows import line_windows
+from tests.helpers import FakeModels, HashEmbedder, cli_json
+
+# Shaped like rsync(1): the entry that answers "limit rsync's speed" says "maximum
+# transfer rate"; the entry before it says "bandwidth" and "rsync" twice.
+RSYNC_PAGE = """\
+RSYNC(1)                     User Commands                    RSYNC(1)
+
+NAME
+       rsync - a fast, versatile, remote (and local) file-copying tool
+
+OPTIONS
+       --checksum, -c
+              This changes the way rsync checks if the files have been
+              changed and are in need of a transfer.  Without this option,
+              rsync uses a "quick check" that (by default) checks if each
+              file's size and time of last modification match.
+
+       --whole-file, -W
+              This option disables rsync's delta-transfer algorithm, which
+              causes all transferred files to be sent whole, so
+              rsync bandwidth use may be higher.  The transfer may be faster if
+              this option is used when the bandwidth between the source and
+              destination machines is higher than the bandwidth to disk.
+
+       --bwlimit=RATE
+              This option allows you to specify the maximum transfer rate
+              for the data sent over the socket, specified in units per
+              second.  The RATE value can be suffixed with a string to
+              indicate a size multiplier, and may be a fractional value.
+
+       --timeout=SECONDS
+              This option allows you to set a maximum I/O timeout in
+              seconds.  If no data is transferred for the specified time
+              then rsync will exit.  The default is 0, which means no
+              timeout.
+"""
+QUESTION = "rsync bandwidth speed limit"
+SPEED = {"speed", "limit", "rate", "transfer", "maximum"}
+
+
+class SpeedReranker(HashEmbedder):
+    """A re-ranker that knows one thing: words about speed limits mean the same."""
+
+    def encode(self, texts: Sequence[str], max_length: int | None = None) -> Any:
+        import numpy as np
+
+        vectors = np.zeros((len(texts), 2), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = re.findall(r"\w+", text.lower())
+            vectors[row] = [sum(w in SPEED for w in words), 0.1]
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_a_hybrid_hit_points_at_the_window_the_reranker_prefers(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "rsync.1.txt").write_text(RSYNC_PAGE, encoding="utf-8")
+    models = FakeModels()
+    models.rerank = SpeedReranker("speed")
+    base = ("--data-dir", str(data_dir))
+    cli_json(*base, "ingest", str(tmp_path / "rsync.1.txt"), models=models)
+    lines = RSYNC_PAGE.split("\n")
+    entry = next(i for i, line in enumerate(lines, start=1) if "--bwlimit" in line)
+
+    hybrid = cli_json(*base, "query", QUESTION, "-k", "1", models=models)["results"][0]
+    keyword = cli_json(*base, "query", QUESTION, "-k", "1", "-m", "keyword", models=models)
+    keyword_line = keyword["results"][0]["line"]
+
+    assert "bandwidth" in lines[keyword_line - 1]  # the line with the most query words
+    # The window starts at most a few lines above the entry (windows start every 32
+    # tokens, not at entries) and holds it; the snippet shows it.
+    assert entry - 3 <= hybrid["line"] <= entry and hybrid["line"] != keyword_line
+    assert "maximum transfer rate" in hybrid["snippet"]
+
+
+def test_line_windows_start_every_stride_tokens_and_keep_whole_lines() -> None:
+    text = "\n".join(f"line {n} " + "word " * 10 for n in range(20))
+    windows = list(line_windows("Title > Section", text, budget=64, stride=32))
+    starts = [w.line for w in windows]
+    assert starts[0] == 0 and len(starts) > 3
+    assert all(b - a in (2, 3) for a, b in zip(starts, starts[1:], strict=False))
+    for window in windows:
+        assert window.text.startswith("Title > Section\n")
+        assert window.text.split("\n", 1)[1].startswith(f"line {window.line} ")
