@@ -93,3 +93,40 @@ def test_line_windows_start_every_stride_tokens_and_keep_whole_lines() -> None:
     for window in windows:
         assert window.text.startswith("Title > Section\n")
         assert window.text.split("\n", 1)[1].startswith(f"line {window.line} ")
+
+
+def _long_page() -> str:
+    """rsync(1)-shaped: many entries that say "rsync" and "bandwidth", and far below
+    them the one that answers, worded without a single word of the question."""
+    entries = [
+        f"       --option-{n}\n"
+        f"              This rsync option number {n} changes how the bandwidth of the\n"
+        f"              link is shared between files when rsync sends them in order.\n"
+        for n in range(40)
+    ]
+    answer = (
+        "       --bwlimit=RATE\n"
+        "              This option allows you to specify the maximum transfer rate\n"
+        "              for the data sent over the socket, in units per second.\n"
+    )
+    head = "RSYNC(1)\n\nNAME\n       rsync - copy files\n\nOPTIONS\n"
+    return head + "\n".join([*entries, answer])
+
+
+def test_a_hit_finds_an_entry_worded_unlike_the_question(data_dir: Path, tmp_path: Path) -> None:
+    """The answering entry shares no word with the question, so BM25 never offers its
+    chunk; the static vectors do, and the re-ranker's windows point there."""
+    page = _long_page()
+    (tmp_path / "rsync.1.txt").write_text(page, encoding="utf-8")
+    models = FakeModels()
+    models.rerank = SpeedReranker("speed")
+    models.embedders["words"] = SpeedReranker("words", dimension=2)  # static vectors too
+    base = ("--data-dir", str(data_dir))
+    cli_json(*base, "ingest", str(tmp_path / "rsync.1.txt"), models=models)
+    entry = next(i for i, line in enumerate(page.split("\n"), start=1) if "--bwlimit" in line)
+
+    hit = cli_json(*base, "query", QUESTION, "-k", "1", models=models)["results"][0]
+
+    # The window that holds the entry starts at most one entry above it.
+    assert entry - 5 <= hit["line"] <= entry, (hit["line"], entry)
+    assert "maximum transfer rate" in hit["snippet"]

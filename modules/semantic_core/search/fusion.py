@@ -31,6 +31,9 @@ class FusionSettings:
     # that answers: the re-ranker also reads up to this many of its other matching
     # chunks, for this many of the top documents, and the chunk with the best mix of
     # the two scores becomes the document's.
+    # Static vectors fill the candidates up to the re-rank depth when BM25's chunks come
+    # from fewer documents (False: only when BM25 ran out of matches).
+    fill_to_depth: bool = True
     second_look_documents: int = 10
     second_look_chunks: int = 1
     # Where a hit points: for this many of the top documents, the re-ranker also reads
@@ -39,6 +42,18 @@ class FusionSettings:
     locate_documents: int = 3
     locate_chunks: int = 3
     locate_stride: int = 32
+    # ... and this many more of their chunks nearest the question by the static vectors,
+    # which find the chunks that answer in other words than the question's.
+    locate_static_chunks: int = 2
+    # A window's score is this share of its chunk's BM25 plus the rest of its cosine,
+    # each min-max scaled over the document's windows.
+    locate_keyword_share: float = 0.0
+    # How much more cosine a window of another chunk needs to take the hit from the chunk
+    # the ranking chose.
+    locate_stay: float = 0.0
+    # When BM25's best chunk of a document outscores its next by this factor, the words of
+    # the question gather there and the hit stays in the chunk the ranking chose.
+    locate_keyword_gap: float = 1.4
 
 
 DEFAULT_FUSION = FusionSettings()
@@ -128,6 +143,21 @@ def mixed(
                 candidate.chunk_id, candidate.score, cosines[index] = chunk_id, score, cosine
     for position, index in enumerate(np.argsort(-cosines, kind="stable"), start=1):
         head[index].signals["rerank"] = Signal(position, float(cosines[index]))
+
+
+def best_window(bm25: list[float], cosines: list[float], share: float) -> int:
+    """Which of one document's windows is best: ``share`` of its chunk's BM25 (nan: a
+    chunk BM25 did not find, scaled as the lowest) plus the rest of its cosine, each
+    min-max scaled over the document's windows. The first of equals."""
+    import numpy as np
+
+    keyword, cosine = np.asarray(bm25, dtype=np.float64), np.asarray(cosines, dtype=np.float64)
+    keyword_scale, cosine_scale = scaler(keyword), scaler(cosine)
+    scores = [
+        share * keyword_scale(k) + (1 - share) * cosine_scale(c)
+        for k, c in zip(keyword, cosine, strict=True)
+    ]
+    return int(np.argmax(scores))
 
 
 def scaler(values: np.ndarray) -> Callable[[float], float]:

@@ -56,6 +56,7 @@ from modules.semantic_core.search.fusion import (
     FusionSettings,
     Signal,
     appended,
+    best_window,
     evict_oldest,
     grouped,
     mixed,
@@ -170,7 +171,8 @@ class SearchService:
                 if not (options.chunks or options.all_copies):
                     candidates = await self._without_copies(candidates, options.top_k)
                 if reranked:
-                    await self._locate(text, candidates[: fusion.locate_documents], fusion, model)
+                    head = candidates[: fusion.locate_documents]
+                    await self._locate(text, head, collection, fusion, model)
                 hits = await self._hits(text, candidates, options, _score_shown(mode, reranked))
         finally:
             if loading is not None:
@@ -208,6 +210,7 @@ class SearchService:
         # Several chunks of one document may match: fetch enough to fill ``wanted`` documents.
         fetch = wanted if options.chunks else wanted * 3
         candidates: list[Candidate] = []
+        hits: list[tuple[int, int, float]] = []
         if mode in (Mode.KEYWORD, Mode.HYBRID):
             trigram = bool(collection.settings.get("trigram")) and has_cjk(text)
             hits = await self._index.keyword(
@@ -215,9 +218,10 @@ class SearchService:
             )
             others = max(fusion.second_look_chunks, fusion.locate_chunks - 1)
             candidates = grouped("keyword", hits, options.chunks, others)
-        needs_fill = mode is Mode.HYBRID and len(candidates) < max(
-            fusion.rerank_depth, options.top_k
-        )
+        short = len(candidates) < max(fusion.rerank_depth, options.top_k)
+        if not fusion.fill_to_depth:  # only when BM25 ran out of matches
+            short = len(candidates) < options.top_k or (len(hits) < fetch and short)
+        needs_fill = mode is Mode.HYBRID and short
         if mode is Mode.SEMANTIC or needs_fill:
             hits = await self._semantic(text, collection, glob, fetch)
             candidates = appended(candidates, grouped("semantic", hits, options.chunks))
@@ -323,7 +327,12 @@ class SearchService:
         return cached
 
     async def _locate(
-        self, text: str, head: list[Candidate], fusion: FusionSettings, model: Reranker
+        self,
+        text: str,
+        head: list[Candidate],
+        collection: Collection,
+        fusion: FusionSettings,
+        model: Reranker,
     ) -> None:
         """Point each of ``head`` at its best line window: of its chunk and its next
         matching ones, the window the re-ranker finds closest to the question."""
@@ -333,25 +342,68 @@ class SearchService:
             ]
             for c in head
         }
+        if fusion.locate_static_chunks > 0:
+            nearest = await self._nearest_chunks(
+                text, collection, list(chunk_ids), fusion.locate_static_chunks
+            )
+            for key, ids in chunk_ids.items():
+                ids += [i for i in nearest.get(key, []) if i not in ids]
         texts = await self._index.chunk_texts([i for ids in chunk_ids.values() for i in ids])
+        terms = query_terms(text)
         owners, passages = [], []
         for candidate in head:
             for chunk_id in chunk_ids[candidate.key]:
                 heading, chunk_text = texts[chunk_id]
                 budget, stride = fusion.rerank_max_tokens, fusion.locate_stride
+                lines = chunk_text.split("\n")
                 for window in line_windows(heading, chunk_text, budget, stride):
-                    owners.append((candidate, chunk_id, window.line))
+                    inside = "\n".join(lines[window.line : window.end])
+                    owners.append((candidate, chunk_id, window.line + best_line(inside, terms)))
                     passages.append(window.text)
         if not passages:
             return
         cosines = await self._cosines(text, tuple(passages), fusion.rerank_max_tokens, model)
-        best: dict[int, tuple[float, int, int]] = {}
-        for (candidate, chunk_id, line), cosine in zip(owners, cosines.tolist(), strict=True):
-            if cosine > best.get(candidate.key, (-2.0, 0, 0))[0]:
-                best[candidate.key] = (cosine, chunk_id, line)
+        stay = fusion.locate_stay
         for candidate in head:
-            if candidate.key in best:
-                _, candidate.chunk_id, candidate.line = best[candidate.key]
+            mine = [i for i, (owner, _, _) in enumerate(owners) if owner is candidate]
+            if mine:
+                bm25 = _chunk_keyword_scores(candidate)
+                if _keyword_gap(bm25) >= fusion.locate_keyword_gap:
+                    mine = [i for i in mine if owners[i][1] == candidate.chunk_id] or mine
+                best = best_window(
+                    [bm25.get(owners[i][1], float("nan")) for i in mine],
+                    [float(cosines[i]) + stay * (owners[i][1] == candidate.chunk_id) for i in mine],
+                    fusion.locate_keyword_share,
+                )
+                _, candidate.chunk_id, candidate.line = owners[mine[best]]
+
+    async def _nearest_chunks(
+        self, text: str, collection: Collection, document_ids: list[int], count: int
+    ) -> dict[int, list[int]]:
+        """Each document's ``count`` chunks nearest the question by the static vectors."""
+        import numpy as np
+
+        from modules.semantic_core.vectors import from_blobs
+
+        encoder = self._models.embedder(collection.settings.get("model"))
+        if not model_matches(collection, encoder) or not document_ids:
+            return {}
+        rows = await self._crud.values(
+            Chunk,
+            ["id", "document_id", "embedding"],
+            where=[Chunk.document_id.in_(document_ids), Chunk.embedding.is_not(None)],
+        )
+        if not rows:
+            return {}
+        vectors = from_blobs([blob for _, _, blob in rows], collection.dimension)
+        scores = vectors @ encoder.encode([text])[0]
+        nearest: dict[int, list[int]] = {}
+        for index in np.argsort(-scores, kind="stable"):
+            chunk_id, document_id, _ = rows[index]
+            found = nearest.setdefault(document_id, [])
+            if len(found) < count:
+                found.append(chunk_id)
+        return nearest
 
     async def _without_copies(self, candidates: list[Candidate], wanted: int) -> list[Candidate]:
         """The candidates in order, each document that holds the same content as one
@@ -457,6 +509,21 @@ def _score_shown(mode: Mode, reranked: bool) -> Callable[[Candidate], float]:
     if mode is Mode.SEMANTIC:
         return _semantic
     return _cosine if reranked else _fused
+
+
+def _chunk_keyword_scores(candidate: Candidate) -> dict[int, float]:
+    """BM25 of the candidate's matching chunks: its own and the next ones."""
+    scores = dict(candidate.others)
+    keyword = candidate.signals.get("keyword")
+    if keyword is not None:
+        scores.setdefault(candidate.chunk_id, keyword.score)
+    return scores
+
+
+def _keyword_gap(scores: dict[int, float]) -> float:
+    """How many times BM25's best chunk outscores the next (1: no next, or no BM25)."""
+    best, second = ([*sorted(scores.values(), reverse=True), 0.0, 0.0])[:2]
+    return best / second if second > 0 else 1.0
 
 
 def _from_line(text: str, line: int) -> str:

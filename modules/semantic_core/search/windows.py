@@ -4,8 +4,8 @@ A chunk of 200 tokens holds several entries of a manual (three options of a man 
 a paragraph and a table), and the one that answers is rarely the one with the most
 query words. So the chunks of the top documents are cut into windows of whole lines
 within the re-ranker's token budget, one starting about every ``stride`` tokens, each
-with the line it starts on; the re-ranker reads them all and the hit points where the
-best one starts.
+with its lines; the re-ranker reads them all and the hit points into the best one: at its
+line with the most query terms, else where it starts.
 
 Measured on the real-documents set (``bench/realdocs.py``, 59 questions with a line
 answer, the answering file given): choosing among the 3 best BM25 chunks of the file
@@ -27,6 +27,7 @@ from modules.semantic_core.search.passages import SPECIAL_TOKENS, pieces
 @dataclass(frozen=True)
 class Window:
     line: int  # 0-based line of the chunk's text where the window starts
+    end: int  # the line after its last
     text: str  # what the re-ranker reads: the heading path, then the window's lines
 
 
@@ -52,5 +53,5 @@ def line_windows(heading: str, text: str, budget: int, stride: int) -> Iterator[
                 used += sizes[end]
                 end += 1
             body = " ".join(part.strip() for part in lines[start:end] if part.strip())
-            yield Window(start, join_passage(heading, body))
+            yield Window(start, end, join_passage(heading, body))
         since_last += sizes[start]
