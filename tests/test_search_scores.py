@@ -140,9 +140,9 @@ def test_a_long_document_shows_the_section_that_answers(settings: Settings, tmp_
     start, end = ranges["set style ellipse"]
     assert start <= first.hits[0].line <= end  # BM25's favourite chunk
     start, end = ranges["set logscale"]
-    # The second look (a second chunk read for the ranking) and the line windows (read
-    # to point the hit) each find the section that answers.
-    for fusion in (FusionSettings(locate_documents=0), FusionSettings(second_look_documents=0)):
+    # The second look (a second chunk read for the ranking) finds the section that
+    # answers, and the line windows (read to point the hit) keep it.
+    for fusion in (FusionSettings(locate_documents=0), FusionSettings()):
         hit = asyncio.run(top_hit_with(settings, path.parent, fusion)).hits[0]
         assert start <= hit.line <= end, (fusion, hit.line, hit.heading)
         assert hit.heading.endswith("set logscale")
