@@ -39,7 +39,7 @@ class FusionSettings:
     # Where a hit points: for this many of the top documents, the re-ranker also reads
     # line windows (``windows``), one every ``locate_stride`` tokens, of up to this many
     # of their matching chunks, and the hit points where the best window starts.
-    locate_documents: int = 3
+    locate_documents: int = 1
     locate_chunks: int = 3
     locate_stride: int = 32
     # ... and this many more of their chunks nearest the question by the static vectors,

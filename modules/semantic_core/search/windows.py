@@ -12,7 +12,7 @@ answer, the answering file given): choosing among the 3 best BM25 chunks of the 
 by the best window found the answer's place for 22 questions, against 15 for the best
 chunk by the mix of BM25 and one focused window each and its line with the most query
 terms. Windows starting at every line (about 14 per chunk) found 20 to 22, at every
-48 tokens 18 to 19; 5 or 10 chunks found no more than 3.
+48 tokens 18 to 19; reading 5 or 10 chunks found no more than reading 3.
 """
 
 from __future__ import annotations
