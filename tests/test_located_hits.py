@@ -130,3 +130,41 @@ def test_a_hit_finds_an_entry_worded_unlike_the_question(data_dir: Path, tmp_pat
     # The window that holds the entry starts at most one entry above it.
     assert entry - 5 <= hit["line"] <= entry, (hit["line"], entry)
     assert "maximum transfer rate" in hit["snippet"]
+
+
+def test_best_window_mixes_chunk_bm25_and_window_cosine() -> None:
+    from modules.semantic_core.search.fusion import best_window
+
+    nan = float("nan")
+    assert best_window([5.0, 1.0, nan], [0.2, 0.3, 0.9], share=0.0) == 2  # cosine alone
+    assert best_window([5.0, 1.0, nan], [0.2, 0.3, 0.9], share=0.8) == 0  # BM25 weighs most
+    assert best_window([nan, nan], [0.5, 0.5], share=0.4) == 0  # the first of equals
+
+
+def test_a_hit_stays_where_the_question_words_gather(data_dir: Path, tmp_path: Path) -> None:
+    """When BM25's best chunk of the document far outscores its next, the question's words
+    gather there, and a window elsewhere that the re-ranker likes better does not move the
+    hit (on manuals of unrelated sections that window is usually another topic)."""
+    gathered = "\n".join(
+        "              rsync bandwidth rsync bandwidth limits per rsync link." for _ in range(6)
+    )
+    entries = _long_page().split("OPTIONS\n", 1)[1]
+    page = "\n".join(
+        [
+            "RSYNC(1)\n\nNAME\n       rsync - copy files\n\nOPTIONS",
+            "       --gathered\n" + gathered + "\n",
+            entries.replace("rsync ", "").replace("bandwidth", "share"),  # words elsewhere
+        ]
+    )
+    (tmp_path / "rsync.1.txt").write_text(page, encoding="utf-8")
+    models = FakeModels()
+    models.rerank = SpeedReranker("speed")
+    models.embedders["words"] = SpeedReranker("words", dimension=2)
+    base = ("--data-dir", str(data_dir))
+    cli_json(*base, "ingest", str(tmp_path / "rsync.1.txt"), models=models)
+    lines = page.split("\n")
+    gathered_at = next(i for i, line in enumerate(lines, start=1) if "--gathered" in line)
+
+    hit = cli_json(*base, "query", QUESTION, "-k", "1", models=models)["results"][0]
+
+    assert gathered_at < hit["line"] <= gathered_at + 6, (hit["line"], gathered_at)
