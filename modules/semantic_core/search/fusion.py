@@ -48,9 +48,6 @@ class FusionSettings:
     # A window's score is this share of its chunk's BM25 plus the rest of its cosine,
     # each min-max scaled over the document's windows.
     locate_keyword_share: float = 0.0
-    # How much more cosine a window of another chunk needs to take the hit from the chunk
-    # the ranking chose.
-    locate_stay: float = 0.0
     # When BM25's best chunk of a document outscores its next by this factor, the words of
     # the question gather there and the hit stays in the chunk the ranking chose.
     locate_keyword_gap: float = 1.4

@@ -349,33 +349,37 @@ class SearchService:
             for key, ids in chunk_ids.items():
                 ids += [i for i in nearest.get(key, []) if i not in ids]
         texts = await self._index.chunk_texts([i for ids in chunk_ids.values() for i in ids])
-        terms = query_terms(text)
-        owners, passages = [], []
-        for candidate in head:
-            for chunk_id in chunk_ids[candidate.key]:
-                heading, chunk_text = texts[chunk_id]
-                budget, stride = fusion.rerank_max_tokens, fusion.locate_stride
-                lines = chunk_text.split("\n")
-                for window in line_windows(heading, chunk_text, budget, stride):
-                    inside = "\n".join(lines[window.line : window.end])
-                    owners.append((candidate, chunk_id, window.line + best_line(inside, terms)))
-                    passages.append(window.text)
+        budget, stride = fusion.rerank_max_tokens, fusion.locate_stride
+        windows = {
+            key: [(i, window) for i in ids for window in line_windows(*texts[i], budget, stride)]
+            for key, ids in chunk_ids.items()
+        }
+        passages = tuple(window.text for found in windows.values() for _, window in found)
         if not passages:
             return
-        cosines = await self._cosines(text, tuple(passages), fusion.rerank_max_tokens, model)
-        stay = fusion.locate_stay
+        cosines = (await self._cosines(text, passages, budget, model)).tolist()
+        terms = query_terms(text)
+        start = 0
         for candidate in head:
-            mine = [i for i, (owner, _, _) in enumerate(owners) if owner is candidate]
-            if mine:
-                bm25 = _chunk_keyword_scores(candidate)
-                if _keyword_gap(bm25) >= fusion.locate_keyword_gap:
-                    mine = [i for i in mine if owners[i][1] == candidate.chunk_id] or mine
-                best = best_window(
-                    [bm25.get(owners[i][1], float("nan")) for i in mine],
-                    [float(cosines[i]) + stay * (owners[i][1] == candidate.chunk_id) for i in mine],
+            found = windows[candidate.key]
+            scores, start = cosines[start : start + len(found)], start + len(found)
+            bm25 = _chunk_keyword_scores(candidate)
+            kept = list(range(len(found)))
+            if _keyword_gap(bm25) >= fusion.locate_keyword_gap:  # the words gather in its chunk
+                kept = [i for i in kept if found[i][0] == candidate.chunk_id] or kept
+            if not kept:
+                continue
+            best = kept[
+                best_window(
+                    [bm25.get(found[i][0], float("nan")) for i in kept],
+                    [scores[i] for i in kept],
                     fusion.locate_keyword_share,
                 )
-                _, candidate.chunk_id, candidate.line = owners[mine[best]]
+            ]
+            chunk_id, window = found[best]
+            lines = texts[chunk_id][1].split("\n")[window.line : window.end]
+            candidate.chunk_id = chunk_id
+            candidate.line = window.line + best_line("\n".join(lines), terms)
 
     async def _nearest_chunks(
         self, text: str, collection: Collection, document_ids: list[int], count: int
