@@ -71,12 +71,16 @@ def display_path(path: str) -> str:
 
 
 def location(path: str, line: int | None, page: int | None = None) -> str:
-    """Where a passage is, as editors and viewers open it: ``path:line``, or for a page of
-    a PDF ``path#page=N`` (the fragment PDF viewers and browsers go to)."""
-    shown_path = display_path(path)
+    """Where a passage is, as editors and viewers open it, with the path as shown here."""
+    return place(display_path(path), line, page)
+
+
+def place(path: str, line: int | None, page: int | None = None) -> str:
+    """``path:line``, or for a page of a PDF ``path#page=N`` (the fragment PDF viewers and
+    browsers go to); the path alone when neither is known."""
     if page:
-        return f"{shown_path}#page={page}"
-    return f"{shown_path}:{line}" if line else shown_path
+        return f"{path}#page={page}"
+    return f"{path}:{line}" if line else path
 
 
 # --- file names that are not UTF-8 -------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from analyzer.paths import storable
+from analyzer.paths import place, storable
 
 if TYPE_CHECKING:
     from modules.core.status import StatusReport
@@ -173,7 +173,7 @@ def search_json(result: SearchResult) -> dict[str, Any]:
 def hit_json(hit: Hit) -> dict[str, Any]:
     return {
         **ranked_json(hit.rank, hit.score, hit.document),
-        "location": hit_location(hit),
+        "location": place(hit.document.path, hit.line, hit.page),  # absolute: opens anywhere
         "line": hit.line,
         "page": hit.page,
         "text_line": hit.text_line,
@@ -187,15 +187,6 @@ def hit_json(hit: Hit) -> dict[str, Any]:
             for name, signal in hit.signals.items()
         },
     }
-
-
-def hit_location(hit: Hit) -> str:
-    """``path:line`` or ``path#page=N`` with the stored (absolute) path, as an editor or a
-    PDF viewer opens it from anywhere."""
-    path = hit.document.path
-    if hit.page:
-        return f"{path}#page={hit.page}"
-    return f"{path}:{hit.line}" if hit.line else path
 
 
 def batch_line_json(query_id: str, result: SearchResult) -> dict[str, Any]:
