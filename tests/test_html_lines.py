@@ -121,6 +121,12 @@ def test_every_line_of_a_large_page_points_at_its_text() -> None:
     assert wrong == []
 
 
+def keyword_top_hit(data_dir: Path, word: str, models: FakeModels) -> dict:
+    base = ("--data-dir", str(data_dir))
+    found = cli_json(*base, "query", word, "--mode", "keyword", "-k", "1", models=models)
+    return found["results"][0]
+
+
 def test_hits_across_a_large_page_name_the_line_of_their_text(
     data_dir: Path, tmp_path: Path
 ) -> None:
@@ -132,11 +138,7 @@ def test_hits_across_a_large_page_name_the_line_of_their_text(
     wrong = []
     for number in SAMPLED:
         word = section_word(number)
-        found = cli_json(
-            "--data-dir", str(data_dir), "query", word, "--mode", "keyword", "-k", "1",
-            models=models,
-        )  # fmt: skip
-        hit = found["results"][0]
+        hit = keyword_top_hit(data_dir, word, models)
         if word not in lines_around(source, hit["line"]):
             wrong.append((word, hit["line"], source.index(next(s for s in source if word in s))))
     assert len(SAMPLED) >= 20
@@ -249,11 +251,7 @@ def test_a_hit_inside_an_html_chunk_names_the_line_of_its_entry(
     inside = 0
     for number in range(2, 120, 9):
         word = section_word(number)
-        found = cli_json(
-            "--data-dir", str(data_dir), "query", word, "--mode", "keyword", "-k", "1",
-            models=models,
-        )  # fmt: skip
-        hit = found["results"][0]
+        hit = keyword_top_hit(data_dir, word, models)
         entry = next(i for i, line in enumerate(source, start=1) if f"--{word}<" in line)
         assert hit["line"] in (entry, entry + 1), (word, hit["line"], entry)
         inside += hit["text_lines"][0] < hit["text_line"]
