@@ -21,9 +21,8 @@ HTML page holds expanded, so the .txt is an excerpt of the page, and both stay.
 
 from __future__ import annotations
 
-import numpy as np
-
-from modules.semantic_core.analysis.duplicates import WordHashes, shingle_hashes
+import sys
+from array import array
 
 SKETCH_SIZE = 128
 COPY_JACCARD = 0.5
@@ -31,6 +30,9 @@ COPY_JACCARD = 0.5
 
 def sketch(text: str) -> bytes | None:
     """The document's bottom-k sketch, as little-endian uint64s; None for no words."""
+    # Made at ingest, which has numpy loaded; search reads sketches without it.
+    from modules.semantic_core.analysis.duplicates import WordHashes, shingle_hashes
+
     hashes = shingle_hashes(text, WordHashes())  # distinct and sorted
     if len(hashes) == 0:
         return None
@@ -40,12 +42,11 @@ def sketch(text: str) -> bytes | None:
 
 def jaccard(first: bytes, second: bytes) -> float:
     """The estimated Jaccard similarity of the two shingle sets behind two sketches."""
-    a, b = _hashes(first), _hashes(second)
-    union = np.union1d(a, b)[:SKETCH_SIZE]
+    a, b = set(_hashes(first)), set(_hashes(second))
+    union = sorted(a | b)[:SKETCH_SIZE]
     if len(union) == 0:
         return 0.0
-    both = np.intersect1d(a, b, assume_unique=True)
-    return float(np.isin(union, both, assume_unique=True).sum()) / len(union)
+    return sum(1 for value in union if value in a and value in b) / len(union)
 
 
 class SeenContent:
@@ -67,7 +68,7 @@ class SeenContent:
         if not sketch:
             return None
         shared: dict[int, int] = {}
-        for value in _hashes(sketch).tolist():
+        for value in _hashes(sketch):
             for seen in self._by_hash.get(value, ()):
                 shared[seen] = shared.get(seen, 0) + 1
         for seen, count in sorted(shared.items()):
@@ -84,10 +85,14 @@ class SeenContent:
         if digest:
             self._by_digest.setdefault(digest, number)
         if sketch:
-            for value in _hashes(sketch).tolist():
+            for value in _hashes(sketch):
                 self._by_hash.setdefault(value, []).append(number)
         return number
 
 
-def _hashes(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob[: len(blob) - len(blob) % 8], dtype="<u8").astype(np.uint64)
+def _hashes(blob: bytes) -> list[int]:
+    values = array("Q")
+    values.frombytes(blob[: len(blob) - len(blob) % values.itemsize])
+    if sys.byteorder == "big":  # stored little-endian
+        values.byteswap()
+    return values.tolist()
