@@ -66,6 +66,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -85,6 +86,24 @@ GENERIC_HEADINGS = {
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def _apply(loss: Any, model: Any, optimizer: Any, sched: Any) -> float:
+    """One optimiser step on ``loss``, gradients clipped to norm 1."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    sched.step()
+    optimizer.zero_grad()
+    return float(loss)
+
+
+def _progress(step: int, steps: int, losses: list[float], every: int, started: float) -> None:
+    if (step + 1) % every == 0:
+        mean = sum(losses[-every:]) / every
+        log(f"  step {step + 1}/{steps} loss {mean:.3f} {time.perf_counter() - started:.0f} s")
 
 
 def words(text: str, limit: int) -> str:
@@ -349,17 +368,8 @@ def train_cross(args: argparse.Namespace) -> None:
             token_type_ids=torch.tensor([e.type_ids for e in enc]),
         ).logits.view(len(batch), 1 + args.negatives)
         loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        sched.step()
-        optimizer.zero_grad()
-        losses.append(float(loss))
-        if (step + 1) % 20 == 0:
-            log(
-                f"  step {step + 1}/{args.steps} loss {sum(losses[-20:]) / 20:.3f} "
-                f"{time.perf_counter() - started:.0f} s"
-            )
+        losses.append(_apply(loss, model, optimizer, sched))
+        _progress(step, args.steps, losses, 20, started)
     log(f"trained {len(losses)} steps in {time.perf_counter() - started:.0f} s")
     model.save_pretrained(args.work / f"torch-{args.out.name}")  # kept should the export fail
     export_cross(model.eval(), src, args)
@@ -479,17 +489,8 @@ def train_bi(args: argparse.Namespace) -> None:
         d = embed([p["p"] for p in batch] + negs, args.max_length)
         logits = args.scale * q @ d.T
         loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(batch)))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        sched.step()
-        optimizer.zero_grad()
-        losses.append(float(loss))
-        if (step + 1) % 10 == 0:
-            log(
-                f"  step {step + 1}/{args.steps} loss {sum(losses[-10:]) / 10:.3f} "
-                f"{time.perf_counter() - started:.0f} s"
-            )
+        losses.append(_apply(loss, model, optimizer, sched))
+        _progress(step, args.steps, losses, 10, started)
     log(f"trained {len(losses)} steps in {time.perf_counter() - started:.0f} s")
     model.eval()
     with tempfile.TemporaryDirectory() as tmp:
