@@ -1,383 +1,112 @@
-"""Scale benchmark: query latency on collections of long real documents, 10k and ~150k chunks.
+"""Scale benchmark: everything that grows with the corpus, from 10k to 300k documents.
 
-    python bench/scale.py [--workdir /tmp/analyzer-scale] [--chunks 150000 10000]
-        [--queries 100] [--dump FILE] [--profile] [--cold 5] [--server 50]
+    python bench/scale.py [--documents 10000 100000 300000] [--workdir /tmp/analyzer-scale-n]
+        [--queries 30] [--cold 5] [--postgres] [--workers 3] [--fresh] [--skip-analysis]
 
-1. Builds, once per size (kept in ``--workdir`` and reused by later runs), a folder of
-   long documents from text already on this machine: the HTML, Markdown and text files
-   under /usr/share/doc, the largest man pages rendered with ``man -P cat``, SciFact's
-   abstracts as Markdown manuals of 240 ``## Title`` sections each (as
-   ``bench/passages.py`` writes them), then the compressed changelogs and READMEs of
-   /usr/share/doc, decompressed, until the folder holds about enough text for the
-   wanted chunk count. Each folder is ingested through the ingest service into a data
-   directory of its own (one FTS5 index per size), and the ingest time and chunk count
-   are kept beside it.
-2. Per size, in one warm process: p50/p95 latency per mode (keyword, semantic, hybrid)
-   over ``--queries`` distinct SciFact train claims, the re-rank cache emptied before
-   every query; ``--dump`` writes every query's top 10 (chunk ids) per mode, to compare
-   two versions of the code on the same collection. Beside them, the floors: FTS5's
-   ranking alone (sqlite3, no join) and one numpy product of a matrix of that many rows.
-3. The re-rank and static models: size on disk and load time in a fresh process.
-4. ``--profile``: where a warm hybrid query spends its time on the largest collection
-   (each stage timed over the queries, then cProfile's top functions).
-5. ``--cold N``: ``analyzer query`` as fresh processes without a server; ``--server N``:
-   warm hybrid through a running ``analyzer serve`` (the ``seconds`` of ``query --json``),
-   the server stopped afterwards whatever happens.
+1. Per size N, a corpus of N text files (kept in ``--workdir`` and reused by later runs):
+   each document mixes the sentences of three SciFact abstracts chosen by a seeded
+   generator, about 390 words, 3.2 chunks; its title is the first abstract's title.
+   The same N always gives the same files.
+2. First ingest as a fresh ``analyzer ingest`` process (no server): time, chunks/s,
+   peak RSS of the process, size of the data directory; then an unchanged re-ingest.
+   With ``--postgres`` both databases live on a PostgreSQL 16 + pgvector server started
+   for the run (the test suite's, fsync off) and ``--workers`` ingest processes run at
+   once, each on its share of the folders.
+3. Cold queries: ``analyzer query --json`` as fresh processes without a server, per mode,
+   ``--cold`` distinct SciFact claims each (wall time of the process).
+4. Through a running ``analyzer serve``: p50/p95 of the ``seconds`` that ``query --json``
+   reports, per mode, over ``--queries`` distinct claims; ``similar``, ``duplicates``,
+   ``topics`` and ``keywords`` as whole commands (twice: the first may build a cache);
+   the first ``show`` after one file changed and was ingested again; the server's
+   resident memory (now and at its peak) and what ``serve --status`` says it keeps.
+5. The floors on the same data: FTS5 alone (``MATCH ... ORDER BY rank LIMIT 10`` with
+   sqlite3, no join; SQLite only) and one numpy product of a matrix of as many rows.
+
+Every server the run starts is stopped when it ends, whatever happens.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import cProfile
-import gzip
-import hashlib
+import contextlib
 import json
 import os
-import pstats
 import random
+import re
+import sqlite3
 import statistics
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from passages import abstracts, write_manuals  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from analyzer.app_context import AppContext  # noqa: E402
-from analyzer.settings import Settings  # noqa: E402
-from modules.semantic_core.ingest.service import IngestOptions  # noqa: E402
-from modules.semantic_core.module import semantic_core  # noqa: E402
-from modules.semantic_core.search.evaluation import load_qrels, load_queries  # noqa: E402
+from modules.semantic_core.index.fulltext_sqlite import match_expression  # noqa: E402
 from modules.semantic_core.search.metrics import percentile  # noqa: E402
-from modules.semantic_core.search.modes import MODES  # noqa: E402
-from modules.semantic_core.search.service import SearchOptions  # noqa: E402
 
-SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "eval" / "scifact"
-DOC = Path("/usr/share/doc")
-MAN = Path("/usr/share/man")
-# Characters of extracted text per chunk, measured on these sources (HTML counts its
-# markup, about half of its bytes).
-CHARS_PER_CHUNK = 820
-MIN_DOCUMENT = 20_000  # bytes: long documents only
-MAN_PAGES = 1000  # the largest, of sections 1 and 8
+SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"
 COLLECTION = "scale"
+SEED = 22
+WORDS_PER_DOCUMENT = 390
+FILES_PER_FOLDER = 1000
+MODES = ("keyword", "semantic", "hybrid")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
 
 
-# --- the corpus -------------------------------------------------------------------
+# --- the corpus -----------------------------------------------------------------------
 
 
-def doc_files() -> Iterator[tuple[Path, int]]:
-    """Long HTML, Markdown and text files of /usr/share/doc, with their text weight."""
-    for path in sorted(DOC.rglob("*")):
-        if path.suffix in (".html", ".md", ".txt") and path.is_file() and not path.is_symlink():
-            size = path.stat().st_size
-            if size >= MIN_DOCUMENT:
-                yield path, size // 2 if path.suffix == ".html" else size
+def abstracts() -> list[tuple[str, list[str]]]:
+    """SciFact's abstracts as (title, sentences)."""
+    found = []
+    with (SCIFACT / "corpus.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            sentences = [s for s in _SENTENCE.split(record["text"]) if s.strip()]
+            if sentences:
+                found.append((record["title"].strip(), sentences))
+    return found
 
 
-def man_pages(limit: int) -> list[Path]:
-    pages = [p for p in MAN.glob("man[18]/*.gz") if p.is_file() and not p.is_symlink()]
-    pages.sort(key=lambda p: (-p.stat().st_size, p.name))
-    return pages[:limit]
+def document(rng: random.Random, pool: list[tuple[str, list[str]]]) -> str:
+    """Sentences of three abstracts, interleaved, cut at about WORDS_PER_DOCUMENT words."""
+    chosen = rng.sample(pool, 3)
+    queues = [list(sentences) for _, sentences in chosen]
+    body, words = [], 0
+    while words < WORDS_PER_DOCUMENT and any(queues):
+        queue = rng.choice([q for q in queues if q])
+        sentence = queue.pop(0)
+        body.append(sentence)
+        words += len(sentence.split())
+    paragraphs = [" ".join(body[i : i + 4]) for i in range(0, len(body), 4)]
+    return chosen[0][0] + "\n\n" + "\n\n".join(paragraphs) + "\n"
 
 
-def render_man(page: Path, cache: Path) -> str:
-    """``man -P cat PAGE``, kept in ``cache`` (rendering is the slow part of a build)."""
-    kept = cache / (page.name.removesuffix(".gz") + ".txt")
-    if kept.is_file():
-        return kept.read_text(encoding="utf-8")
-    done = subprocess.run(
-        ["man", "-P", "cat", str(page)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "MANWIDTH": "80", "MAN_KEEP_FORMATTING": ""},
-    )
-    cache.mkdir(exist_ok=True)
-    kept.write_text(done.stdout, encoding="utf-8")
-    return done.stdout
-
-
-def compressed_texts() -> Iterator[tuple[Path, str]]:
-    """Changelogs, READMEs and NEWS of /usr/share/doc, decompressed."""
-    skip = (".pdf.gz", ".ps.gz", ".tar.gz", ".json.gz", ".svg.gz", ".png.gz")
-    for path in sorted(DOC.rglob("*.gz")):
-        if path.name.endswith(skip) or path.is_symlink() or not path.is_file():
-            continue
-        try:
-            text = gzip.decompress(path.read_bytes()).decode("utf-8")
-        except (OSError, UnicodeDecodeError, EOFError):
-            continue
-        if len(text) >= MIN_DOCUMENT and "\x00" not in text:
-            yield path, text
-
-
-def build_folder(folder: Path, chunks: int) -> dict[str, int]:
-    """Long documents holding about ``chunks`` chunks of text; what each source gave."""
-    budget = chunks * CHARS_PER_CHUNK
-    used: dict[str, int] = defaultdict(int)
-    seen: set[str] = set()
-
-    def room() -> bool:
-        return sum(used.values()) < budget
-
-    def put(source: str, name: str, text: str) -> None:
-        digest = hashlib.sha1(text.encode()).hexdigest()
-        if digest in seen:
-            return
-        seen.add(digest)
-        target = folder / source / name
+def write_corpus(folder: Path, count: int) -> Path:
+    """N documents under ``folder`` (made once; a marker file says it is complete)."""
+    marker = folder / ".complete"
+    if marker.exists():
+        return folder
+    pool, rng = abstracts(), random.Random(SEED)
+    for index in range(count):
+        target = folder / f"d{index // FILES_PER_FOLDER:03d}" / f"doc-{index:06d}.txt"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        used[source] += len(text) // 2 if name.endswith(".html") else len(text)
-
-    folder.mkdir(parents=True)
-    # SciFact first: a small collection still holds judged text.
-    texts = abstracts(SCIFACT / "corpus.jsonl")
-    ids = sorted(texts)
-    random.Random(7).shuffle(ids)
-    per_manual = 240
-    manuals = min(len(ids) // per_manual + 1, max(1, budget // 4 // (per_manual * 1500)))
-    write_manuals(folder / "scifact", texts, ids[: manuals * per_manual], per_manual)
-    used["scifact"] = sum(p.stat().st_size for p in (folder / "scifact").iterdir())
-    for path, _ in doc_files():
-        if not room():
-            break
-        text = path.read_text(encoding="utf-8", errors="replace")
-        put("doc", str(path.relative_to(DOC)), text)
-    for page in man_pages(MAN_PAGES):
-        if not room():
-            break
-        text = render_man(page, folder.parent.parent / "man-cache")
-        if len(text) >= MIN_DOCUMENT // 2:
-            put("man", page.name.removesuffix(".gz") + ".txt", text)
-    for path, text in compressed_texts():
-        if not room():
-            break
-        put("changes", str(path.relative_to(DOC)).removesuffix(".gz") + ".txt", text)
-    return dict(used)
+        target.write_text(document(rng, pool), encoding="utf-8")
+    marker.write_text(str(count))
+    return folder
 
 
-async def ensure_collection(workdir: Path, chunks: int) -> tuple[Path, dict]:
-    """The data directory of the ``chunks`` collection, built and ingested once."""
-    base = workdir / f"c{chunks}"
-    ready = base / "ingested.json"
-    if ready.is_file():
-        return base / "data", json.loads(ready.read_text())
-    folder, data = base / "docs", base / "data"
-    if folder.exists() or data.exists():
-        raise SystemExit(f"{base} holds an unfinished build; remove it and run again")
-    started = time.perf_counter()
-    sources = build_folder(folder, chunks)
-    built = time.perf_counter() - started
-    files = sum(1 for p in folder.rglob("*") if p.is_file())
-    print(f"  c{chunks}: {files} files written in {built:.0f} s ({sources})", flush=True)
-    started = time.perf_counter()
-    async with AppContext(Settings(data_dir=data)) as app:
-        report = await semantic_core(app).ingest.ingest_paths(
-            [folder], IngestOptions(collection=COLLECTION)
-        )
-    facts = {
-        "files": files,
-        "documents": report.new,
-        "failed": report.failed,
-        "chunks": report.chunks,
-        "megabytes": round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6),
-        "ingest_seconds": round(time.perf_counter() - started, 1),
-        "sources": sources,
-    }
-    ready.write_text(json.dumps(facts, indent=1))
-    return data, facts
+def claims(count: int, skip: int) -> list[str]:
+    """SciFact claims in a fixed order; every part of the run takes its own."""
+    texts = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").open()]
+    random.Random(7).shuffle(texts)
+    return texts[skip : skip + count]
 
 
-# --- queries ----------------------------------------------------------------------
-
-
-def claims(count: int) -> list[str]:
-    """Distinct SciFact train claims (the ones with judgements), in a fixed order."""
-    judged = load_qrels(SCIFACT / "qrels" / "train.tsv")
-    texts = [t for q, t in load_queries(SCIFACT / "queries.jsonl") if q in judged]
-    return list(dict.fromkeys(texts))[:count]
-
-
-async def latencies(data: Path, queries: list[str]) -> tuple[dict, dict]:
-    """Per mode: p50/p95 in ms, and every query's top-10 chunk ids."""
-    figures, tops = {}, {}
-    async with AppContext(Settings(data_dir=data)) as app:
-        search = semantic_core(app).search
-        for mode in MODES:
-            options = SearchOptions(collection=COLLECTION, top_k=10, mode=mode)
-            await search.search("warm up the models and vectors", options)
-            times, top = [], {}
-            for text in queries:
-                search._rerank_cache.clear()  # every query pays its re-rank
-                started = time.perf_counter()
-                result = await search.search(text, options)
-                times.append((time.perf_counter() - started) * 1000)
-                top[text] = [hit.chunk_id for hit in result.hits]
-            figures[mode] = (percentile(times, 50), percentile(times, 95))
-            tops[mode] = top
-    return figures, tops
-
-
-def floors(data: Path, queries: list[str], limit: int = 300) -> None:
-    """What the first stage cannot beat: FTS5's ranking alone (sqlite3, no join, no
-    service), and one product of the whole vector matrix with a query vector (numpy)."""
-    import sqlite3
-
-    import numpy as np
-
-    from modules.semantic_core.index.fulltext_sqlite import BM25_WEIGHTS, match_expression
-
-    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-    sql = (
-        f"SELECT rowid, -bm25(chunks_fts, {weights}) AS s FROM chunks_fts "
-        "WHERE chunks_fts MATCH ? ORDER BY s DESC LIMIT ?"
-    )
-    connection = sqlite3.connect(f"file:{data / 'semantic_core.db'}?mode=ro", uri=True)
-    try:
-        chunks = connection.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        fts, matches = [], []
-        for text in queries:
-            match = match_expression(text)
-            if match is None:
-                continue
-            started = time.perf_counter()
-            connection.execute(sql, (match, limit)).fetchall()
-            fts.append((time.perf_counter() - started) * 1000)
-            count = "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?"
-            matches.append(connection.execute(count, (match,)).fetchone()[0])
-    finally:
-        connection.close()
-    rng = np.random.default_rng(0)
-    matrix = rng.standard_normal((chunks, 256), dtype=np.float32)
-    vector = matrix[0] / np.linalg.norm(matrix[0])
-    products = []
-    for _ in queries:
-        started = time.perf_counter()
-        scores = matrix @ vector
-        np.argpartition(-scores, limit)[:limit]
-        products.append((time.perf_counter() - started) * 1000)
-    print(
-        f"    floors: bare FTS5 top {limit} p50 {percentile(fts, 50):6.1f} ms, "
-        f"p95 {percentile(fts, 95):6.1f} ms (matches per query: median "
-        f"{statistics.median(matches):,.0f}, max {max(matches):,}); numpy {chunks:,} x 256 "
-        f"product + top {limit} p50 {percentile(products, 50):5.1f} ms"
-    )
-
-
-MODEL_LOAD = """
-import json, sys, time
-started = time.perf_counter()
-from modules.semantic_core.embeddings.registry import load_embedder
-model = load_embedder(sys.argv[1])
-loaded = time.perf_counter()
-if sys.argv[1] == "minilm-l6-int8":
-    model.encode(["a first passage to encode"], max_length=64)
-else:
-    model.encode(["a first passage to encode"])
-print(json.dumps([loaded - started, time.perf_counter() - loaded]))
-"""
-
-
-def model_facts(runs: int = 3) -> None:
-    from modules.semantic_core.embeddings.encoders import BUNDLED_DIR
-
-    for name in ("minilm-l6-int8", "static-minilm"):
-        size = sum(p.stat().st_size for p in (BUNDLED_DIR / name).iterdir()) / 1e6
-        loads, firsts = [], []
-        for _ in range(runs):
-            done = subprocess.run(
-                [sys.executable, "-c", MODEL_LOAD, name], capture_output=True, text=True, check=True
-            )
-            load, first = json.loads(done.stdout)
-            loads.append(load)
-            firsts.append(first)
-        print(
-            f"  {name:15s} {size:5.1f} MB on disk; fresh process: import + load median "
-            f"{statistics.median(loads) * 1000:.0f} ms, first encode "
-            f"{statistics.median(firsts) * 1000:.0f} ms ({runs} runs)"
-        )
-
-
-# --- where the time goes ----------------------------------------------------------
-
-
-def timed_stage(owner: object, name: str, label: str, totals: dict[str, list[float]]) -> None:
-    """Wrap ``owner.name`` (sync or async) so each call adds its time to ``totals[label]``."""
-    original = getattr(owner, name)
-    if asyncio.iscoroutinefunction(original):
-
-        async def wrapper(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return await original(*args, **kwargs)
-            finally:
-                totals[label].append(time.perf_counter() - started)
-
-    else:
-
-        def wrapper(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                totals[label].append(time.perf_counter() - started)
-
-    setattr(owner, name, wrapper)
-
-
-async def profile(data: Path, queries: list[str], top: int = 30) -> None:
-    from modules.semantic_core.embeddings import encoders
-    from modules.semantic_core.search import service as search_module
-
-    totals: dict[str, list[float]] = defaultdict(list)
-    async with AppContext(Settings(data_dir=data)) as app:
-        search = semantic_core(app).search
-        options = SearchOptions(collection=COLLECTION, top_k=10)
-        await search.search("warm up the models and vectors", options)
-        service = getattr(search, "_target", None) or search  # the service behind its proxy
-        stages: list[tuple[object, str, str]] = [
-            (service, "search", "whole search"),
-            (service, "_first_stage", "first stage"),
-            (service._index, "keyword", "  FTS5 BM25 query (SearchIndex.keyword)"),
-            (search_module, "grouped", "  grouping per document"),
-            (service, "_semantic", "  static vectors (fill when < 40 documents)"),
-            (service, "_rerank", "re-rank"),
-            (service._index, "chunk_texts", "  chunk_texts fetch"),
-            (search_module, "focused_passage", "  passage cutting"),
-            (encoders.OnnxEncoder, "encode", "  ONNX encode (tokenize + run + pool)"),
-            (encoders, "_ids_of", "    tokenizer"),
-            (encoders.OnnxEncoder, "_run", "    session runs"),
-            (service, "_hits", "hits: rows, snippets, lines"),
-        ]
-        for owner, name, label in stages:
-            timed_stage(owner, name, label, totals)
-        for text in queries:
-            search._rerank_cache.clear()
-            await search.search(text, options)
-        print(f"  stage times per query, mean over {len(queries)} hybrid queries (ms):")
-        for _, _, label in stages:
-            calls = totals[label]
-            print(
-                f"    {label:40s} {sum(calls) / len(queries) * 1000:7.1f}   "
-                f"({len(calls) / len(queries):.1f} calls/query)"
-            )
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for text in queries:
-            search._rerank_cache.clear()
-            await search.search(text, options)
-        profiler.disable()
-    stats = pstats.Stats(profiler)
-    stats.sort_stats("tottime").print_stats(top)
-
-
-# --- whole processes ---------------------------------------------------------------
+# --- processes ----------------------------------------------------------------------------
 
 
 def analyzer_command() -> list[str]:
@@ -385,116 +114,327 @@ def analyzer_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "analyzer"]
 
 
-def run_cli(args: list[str], server: bool) -> tuple[float, str]:
-    environ = {**os.environ, "ANALYZER_SERVER": "on" if server else "off"}
-    started = time.perf_counter()
-    done = subprocess.run(
-        [*analyzer_command(), *args], capture_output=True, text=True, env=environ, check=False
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"analyzer {' '.join(args[:4])} ... failed: {done.stderr.strip()}")
-    return elapsed, done.stdout
+class Runner:
+    """Runs ``analyzer`` against one data directory (and databases, on PostgreSQL)."""
 
+    def __init__(self, data: Path, environment: dict[str, str]) -> None:
+        self.data = data
+        self.environment = {**os.environ, **environment}
 
-def cold(data: Path, queries: list[str]) -> None:
-    base = ["--data-dir", str(data), "query", "--collection", COLLECTION, "--json"]
-    for mode in MODES:
-        times = [run_cli([*base, "--mode", mode, text], server=False)[0] for text in queries]
-        print(
-            f"    cold {mode:8s} median {statistics.median(times):.2f} s "
-            f"(min {min(times):.2f}, max {max(times):.2f}; {len(times)} fresh processes)"
+    def start(self, args: list[str], server: bool = False) -> subprocess.Popen[str]:
+        environment = {**self.environment, "ANALYZER_SERVER": "on" if server else "off"}
+        return subprocess.Popen(
+            [*analyzer_command(), "--data-dir", str(self.data), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment,
         )
 
+    def run(self, args: list[str], server: bool = False) -> tuple[float, str]:
+        """(seconds, stdout) of one command; a failure ends the run."""
+        started = time.perf_counter()
+        process = self.start(args, server)
+        out, err = process.communicate()
+        elapsed = time.perf_counter() - started
+        if process.returncode != 0:
+            raise SystemExit(f"analyzer {' '.join(args[:3])} failed: {err.strip()[-400:]}")
+        return elapsed, out
 
-def through_server(data: Path, queries: list[str]) -> None:
-    base = ["--data-dir", str(data)]
-    run_cli([*base, "serve", "--idle-timeout", "30m"], server=False)
+
+def peak_rss_of(args: list[str], runner: Runner) -> tuple[float, str, int]:
+    """(seconds, stdout, peak RSS in KiB) of one command without a server: it runs as the
+    only child of a small Python process, whose children's rusage is then its alone."""
+    probe = (
+        "import resource, subprocess, sys, time, json\n"
+        "t = time.perf_counter()\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "t = time.perf_counter() - t\n"
+        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "print(json.dumps({'seconds': t, 'rss': rss, 'code': done.returncode,"
+        " 'out': done.stdout, 'err': done.stderr[-400:]}))\n"
+    )
+    command = [*analyzer_command(), "--data-dir", str(runner.data), *args]
+    environment = {**runner.environment, "ANALYZER_SERVER": "off"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *command], capture_output=True, text=True, env=environment
+    )
+    figures = json.loads(done.stdout)
+    if figures["code"] != 0:
+        raise SystemExit(f"analyzer {' '.join(args[:3])} failed: {figures['err'].strip()}")
+    return figures["seconds"], figures["out"], figures["rss"]
+
+
+@contextlib.contextmanager
+def server(runner: Runner) -> Iterator[None]:
+    runner.run(["serve", "--idle-timeout", "2h"])
     try:
-        run_cli([*base, "query", "--collection", COLLECTION, "warm up the server"], server=True)
-        for mode in MODES:
-            seconds, walls = [], []
-            for text in queries:
-                wall, out = run_cli(
-                    [*base, "query", "--collection", COLLECTION, "--json", "--mode", mode, text],
-                    server=True,
-                )
-                seconds.append(json.loads(out)["seconds"] * 1000)
-                walls.append(wall * 1000)
-            print(
-                f"    server {mode:8s} in-server p50 {percentile(seconds, 50):6.1f} ms, "
-                f"p95 {percentile(seconds, 95):6.1f} ms; whole client command p50 "
-                f"{percentile(walls, 50):6.1f} ms ({len(queries)} distinct claims)"
-            )
+        yield
     finally:
         subprocess.run(
-            [*analyzer_command(), *base, "serve", "--stop"],
+            [*analyzer_command(), "--data-dir", str(runner.data), "serve", "--stop"],
+            env={**runner.environment, "ANALYZER_SERVER": "off"},
             capture_output=True,
-            env={**os.environ, "ANALYZER_SERVER": "off"},
             check=False,
         )
 
 
-# --- main --------------------------------------------------------------------------
+def server_memory(data: Path) -> tuple[float, float]:
+    """(resident, peak resident) MiB of the running server."""
+    record = json.loads((data / "server.lock").read_text())
+    found = {}
+    for line in Path(f"/proc/{record['pid']}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0]) / 1024
+    return found.get("VmRSS", float("nan")), found.get("VmHWM", float("nan"))
 
 
-def print_facts(chunks: int, facts: dict) -> None:
+def folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+# --- the measurements ---------------------------------------------------------------------
+
+
+def ingest(runner: Runner, corpus: Path, workers: int) -> dict[str, float]:
+    """First ingest (one process, or ``workers`` at once on shares of the folders)."""
+    folders = sorted(p for p in corpus.iterdir() if p.is_dir())
+    if workers <= 1:
+        seconds, out, rss = peak_rss_of(["ingest", str(corpus), "-c", COLLECTION, "--json"], runner)
+        chunks = json.loads(out)["chunks"]
+        return {"seconds": seconds, "chunks": chunks, "rss_mib": rss / 1024}
+    shares = [folders[i::workers] for i in range(workers)]
+    started = time.perf_counter()
+    processes = [
+        runner.start(["ingest", *map(str, share), "-c", COLLECTION, "--json"]) for share in shares
+    ]
+    outputs = [p.communicate() for p in processes]
+    seconds = time.perf_counter() - started
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        if process.returncode != 0:
+            raise SystemExit(f"a parallel ingest failed: {err.strip()[-400:]}")
+    chunks = sum(json.loads(out)["chunks"] for out, _ in outputs)
+    return {"seconds": seconds, "chunks": chunks, "rss_mib": float("nan")}
+
+
+def cold_queries(runner: Runner, count: int) -> dict[str, list[float]]:
+    found: dict[str, list[float]] = {mode: [] for mode in MODES}
+    texts = claims(count * len(MODES), skip=0)
+    for index in range(count):
+        for offset, mode in enumerate(MODES):
+            text = texts[index * len(MODES) + offset]
+            args = ["query", text, "-c", COLLECTION, "--mode", mode, "--json"]
+            found[mode].append(runner.run(args)[0])
+    return found
+
+
+def warm_queries(runner: Runner, count: int) -> dict[str, list[float]]:
+    found: dict[str, list[float]] = {mode: [] for mode in MODES}
+    texts = claims(count * len(MODES), skip=200)
+    for index in range(count):
+        for offset, mode in enumerate(MODES):
+            text = texts[index * len(MODES) + offset]
+            args = ["query", text, "-c", COLLECTION, "--mode", mode, "--json"]
+            found[mode].append(json.loads(runner.run(args, server=True)[1])["seconds"])
+    return found
+
+
+def analysis(runner: Runner, corpus: Path) -> dict[str, list[float]]:
+    """Each analysis command twice through the server (the first may build a cache)."""
+    some = sorted((corpus / "d000").iterdir())
+    commands = {
+        "similar": ["similar", str(some[1]), "-c", COLLECTION],
+        "duplicates": ["duplicates", "-c", COLLECTION],
+        "topics": ["topics", "-c", COLLECTION],
+        "keywords": ["keywords", "-c", COLLECTION],
+    }
+    return {
+        name: [runner.run(args, server=True)[0] for _ in range(2)]
+        for name, args in commands.items()
+    }
+
+
+def show_after_change(runner: Runner, corpus: Path) -> float:
+    """The first ``show`` of a document after another one changed and was ingested."""
+    some = sorted((corpus / "d000").iterdir())
+    changed, shown = some[0], some[2]
+    original = changed.read_text(encoding="utf-8")
+    try:
+        changed.write_text(original + f"\nA line added at {time.time()}.\n", encoding="utf-8")
+        runner.run(["ingest", str(changed), "-c", COLLECTION], server=True)
+        return runner.run(["show", str(shown), "-c", COLLECTION], server=True)[0]
+    finally:
+        changed.write_text(original, encoding="utf-8")
+        runner.run(["ingest", str(changed), "-c", COLLECTION], server=True)
+
+
+def fts_floor(data: Path, count: int) -> list[float]:
+    """FTS5 alone: the index's best 10 rows for each claim, no join, no filter."""
+    connection = sqlite3.connect(data / "semantic_core.db")
+    try:
+        names = [
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'chunks_fts%'"
+                " AND sql LIKE '%porter%'"
+            )
+        ]
+        table = names[-1]
+        times = []
+        for text in claims(count, skip=200):
+            expression = match_expression(text)
+            started = time.perf_counter()
+            connection.execute(
+                f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rank LIMIT 10",
+                (expression,),
+            ).fetchall()
+            times.append(time.perf_counter() - started)
+        return times
+    finally:
+        connection.close()
+
+
+def numpy_floor(rows: int, count: int) -> list[float]:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    matrix = rng.standard_normal((rows, 256), dtype=np.float32)
+    times = []
+    for _ in range(count):
+        query = rng.standard_normal(256, dtype=np.float32)
+        started = time.perf_counter()
+        np.argpartition(-(matrix @ query), 10)[:10]
+        times.append(time.perf_counter() - started)
+    return times
+
+
+# --- one size ---------------------------------------------------------------------------
+
+
+def measure(size: int, args: argparse.Namespace, postgres: object | None) -> dict[str, object]:
+    corpus = write_corpus(args.workdir / f"corpus-{size}", size)
+    data = args.workdir / (f"pg-data-{size}" if postgres else f"data-{size}")
+    environment: dict[str, str] = {}
+    if postgres is not None:
+        environment = {
+            "ANALYZER_DB_FRAMEWORK_URL": postgres.create_database(f"scale_{size}_fw"),
+            "ANALYZER_DB_SEMANTIC_CORE_URL": postgres.create_database(f"scale_{size}_sc"),
+        }
+    if data.exists() and (args.fresh or postgres is not None):
+        subprocess.run(["rm", "-rf", str(data)], check=True)
+    runner = Runner(data, environment)
+    figures: dict[str, object] = {"documents": size}
+    if not (data / ".ingested").exists():
+        first = ingest(runner, corpus, args.workers if postgres is not None else 1)
+        figures["ingest"] = first
+        (data / ".ingested").write_text(json.dumps(first))
+    else:
+        figures["ingest"] = {**json.loads((data / ".ingested").read_text()), "reused": True}
+    figures["db_mib"] = folder_size(data) / 2**20 if postgres is None else float("nan")
+    figures["reingest"] = runner.run(["ingest", str(corpus), "-c", COLLECTION])[0]
+    figures["cold"] = cold_queries(runner, args.cold)
+    with server(runner):
+        runner.run(["query", "warm up", "-c", COLLECTION], server=True)
+        figures["warm"] = warm_queries(runner, args.queries)
+        if not args.skip_analysis:
+            figures["analysis"] = analysis(runner, corpus)
+            figures["show_after_change"] = show_after_change(runner, corpus)
+        figures["server_mib"] = server_memory(data)
+        status = runner.run(["serve", "--status", "--json"], server=True)[1]
+        figures["status"] = json.loads(status)
+    if postgres is None:
+        figures["fts_floor"] = fts_floor(data, args.queries)
+    chunks = int(figures["ingest"]["chunks"])
+    figures["numpy_floor"] = numpy_floor(chunks, args.queries)
+    return figures
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def ms(values: list[float]) -> str:
+    return f"{percentile(values, 50) * 1000:.0f} / {percentile(values, 95) * 1000:.0f}"
+
+
+def report(results: list[dict[str, object]], backend: str) -> None:
+    print(f"\n## {backend}\n")
     print(
-        f"collection c{chunks}: {facts['files']} files, {facts['megabytes']} MB, "
-        f"{facts['documents']} documents ({facts['failed']} failed), {facts['chunks']:,} chunks, "
-        f"{facts['chunks'] / max(1, facts['documents']):.0f} chunks per document; "
-        f"ingested in {facts['ingest_seconds']:.0f} s "
-        f"({facts['chunks'] / facts['ingest_seconds']:.0f} chunks/s)",
-        flush=True,
+        "| documents / chunks | first ingest | chunks/s | ingest RSS | DB | re-ingest "
+        "| cold keyword / semantic / hybrid p50 |"
     )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        first = r["ingest"]
+        rate = first["chunks"] / first["seconds"]
+        cold = r["cold"]
+        print(
+            f"| {r['documents']:,} / {int(first['chunks']):,} | {first['seconds']:.0f} s "
+            f"| {rate:.0f} | {first['rss_mib']:.0f} MiB | {r['db_mib']:.0f} MiB "
+            f"| {r['reingest']:.1f} s | "
+            + " / ".join(f"{statistics.median(cold[m]):.2f} s" for m in MODES)
+            + " |"
+        )
+    print(
+        "\n| documents | warm keyword p50/p95 | semantic | hybrid | FTS5 floor | numpy floor "
+        "| server RSS / peak |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        warm = r["warm"]
+        rss, peak = r["server_mib"]
+        fts = ms(r["fts_floor"]) + " ms" if "fts_floor" in r else "n/a"
+        print(
+            f"| {r['documents']:,} | "
+            + " | ".join(ms(warm[m]) + " ms" for m in MODES)
+            + f" | {fts} | {ms(r['numpy_floor'])} ms | {rss:.0f} / {peak:.0f} MiB |"
+        )
+    if any("analysis" in r for r in results):
+        print(
+            "\n| documents | similar | duplicates | topics | keywords (first / again) "
+            "| first show after a change |"
+        )
+        print("| --- | --- | --- | --- | --- | --- |")
+        for r in results:
+            if "analysis" not in r:
+                continue
+            a = r["analysis"]
+            cells = " | ".join(f"{a[k][0]:.1f} / {a[k][1]:.1f} s" for k in a)
+            print(f"| {r['documents']:,} | {cells} | {r['show_after_change']:.2f} s |")
+    for r in results:
+        print(f"\n`serve --status` at {r['documents']:,} documents: {json.dumps(r['status'])}")
 
 
-async def main(args: argparse.Namespace) -> None:
-    if not (SCIFACT / "corpus.jsonl").is_file():
-        raise SystemExit(f"no SciFact data at {SCIFACT}")
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    queries = claims(args.queries)
-    dumped: dict[str, dict] = {}
-    built = {}
-    for chunks in args.chunks:
-        built[chunks] = await ensure_collection(args.workdir, chunks)
-    for chunks in args.chunks:
-        data, facts = built[chunks]
-        print_facts(chunks, facts)
-        if args.queries:
-            figures, tops = await latencies(data, queries)
-            for mode, (p50, p95) in figures.items():
-                print(f"    {mode:8s} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   (warm, in-process)")
-            dumped[str(chunks)] = tops
-            floors(data, queries)
-        if args.cold:
-            cold(data, queries[: args.cold])
-        if args.server:
-            through_server(data, queries[: args.server])
-        sys.stdout.flush()
-    if args.dump:
-        args.dump.write_text(json.dumps(dumped, indent=0))
-    if args.models:
-        print("models:")
-        model_facts()
-    if args.profile:
-        largest = max(args.chunks)
-        print(f"profile, hybrid, c{largest}:")
-        await profile(built[largest][0], queries[: args.profile])
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/analyzer-scale"))
-    parser.add_argument("--chunks", type=int, nargs="+", default=[150_000, 10_000])
-    parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--dump", type=Path, help="write every query's top 10 here (JSON)")
-    parser.add_argument("--models", action="store_true", help="model sizes and load times")
-    parser.add_argument("--profile", type=int, default=0, metavar="N", help="profile N queries")
-    parser.add_argument("--cold", type=int, default=0, metavar="N")
-    parser.add_argument("--server", type=int, default=0, metavar="N")
-    return parser.parse_args(argv)
+    parser.add_argument("--documents", type=int, nargs="+", default=[10_000, 100_000, 300_000])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/analyzer-scale-n"))
+    parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--cold", type=int, default=5)
+    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--fresh", action="store_true", help="ingest again even if kept")
+    parser.add_argument("--skip-analysis", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    args = parser.parse_args()
+    if not (SCIFACT / "corpus.jsonl").is_file():
+        raise SystemExit(f"no SciFact corpus at {SCIFACT}")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    results = []
+    with contextlib.ExitStack() as stack:
+        postgres = None
+        if args.postgres:
+            sys.path.insert(0, str(ROOT / "tests"))
+            from postgres_server import running_server
+
+            postgres = stack.enter_context(running_server())
+        for size in args.documents:
+            results.append(measure(size, args, postgres))
+            print(f"measured {size:,} documents", file=sys.stderr, flush=True)
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=1, default=str))
+    report(results, "PostgreSQL + pgvector" if args.postgres else "SQLite (embedded default)")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse_args()))
+    main()
