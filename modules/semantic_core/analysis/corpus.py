@@ -125,6 +125,32 @@ class Corpus:
         matrix = from_blobs([row[1] for row in rows], collection.dimension)
         return self.keep("vectors", collection, (ids, normalise_rows(matrix)))
 
+    async def vectors_of(
+        self, collection: Collection, document_ids: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like ``vectors`` for ``document_ids`` only (those that have a vector): a sample
+        of a large collection reads its own rows, not every vector."""
+        kept = self.kept("vectors", collection)
+        if kept is not None:
+            ids, matrix = kept
+            rows = np.flatnonzero(np.isin(ids, np.asarray(document_ids, dtype=np.int64)))
+            return ids[rows], matrix[rows]
+        if not document_ids:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, collection.dimension), np.float32)
+        rows = await self.crud.values(
+            Document, ["id", "embedding"], filters={"id": list(document_ids)}, order_by="id"
+        )
+        rows = [row for row in rows if row[1] is not None]
+        ids = np.asarray([row[0] for row in rows], dtype=np.int64)
+        return ids, normalise_rows(from_blobs([row[1] for row in rows], collection.dimension))
+
+    async def document_ids(self, collection_id: int) -> np.ndarray:
+        """The ids of the collection's documents, in order (one integer column read)."""
+        rows = await self.crud.values(
+            Document, ["id"], filters={"collection_id": collection_id}, order_by="id"
+        )
+        return np.asarray([row[0] for row in rows], dtype=np.int64)
+
 
 def fingerprint(collection: Collection) -> str:
     """Changes whenever a document of the collection is added, changed or removed. Taken

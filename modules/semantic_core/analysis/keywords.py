@@ -40,14 +40,16 @@ from analyzer.errors import DiskFullError, UsageError
 from modules.core.database.db_models import utcnow
 from modules.semantic_core.analysis.corpus import Corpus, fingerprint
 from modules.semantic_core.analysis.languages import LANGUAGE_WORDS
-from modules.semantic_core.db_models import Collection, KeywordCache
+from modules.semantic_core.db_models import Collection, Document, KeywordCache
 from modules.semantic_core.documents import DocumentRef
 from modules.semantic_core.lexical import STOPWORDS
 
 STORED_TERMS = 30  # per document and for the collection; --top can ask for up to this many
 DEFAULT_TOP = 10
-KEYWORDS_VERSION = 2  # part of the cache key: a change to how keywords are made invalidates it
+KEYWORDS_VERSION = 3  # part of the cache key: a change to how keywords are made invalidates it
 RANKS_THAT_COUNT = 10  # a document votes for the collection's keywords with its top terms
+SAMPLE_DOCUMENTS = 2000  # documents the df and the collection's keywords are counted on
+DRIFT = 0.1  # kept df serve one document while the collection's size moved less than this
 
 # Words too common in any prose to say what a text is about (on top of STOPWORDS).
 EXTRA_STOPWORDS = frozenset(
@@ -205,6 +207,83 @@ def _next_term(ranking: list[int], scores: np.ndarray, chosen: list[int]) -> int
     return None
 
 
+# --- document frequencies and one document's keywords --------------------------------------
+
+
+@dataclass(frozen=True)
+class Frequencies:
+    """Document frequencies counted over ``sampled`` of the collection's ``total`` documents.
+
+    Complete (every document counted) they give each document exactly the weights of
+    a TF-IDF table of the whole collection. Sampled, a term's df is estimated as its
+    count times total / sampled; terms counted once in the sample are not kept (most
+    of the vocabulary, and an estimate from one sighting says only "rare"), so a term
+    missing from a sample counts once.
+    """
+
+    counts: dict[str, int]
+    sampled: int
+    total: int
+
+    @property
+    def complete(self) -> bool:
+        return self.sampled >= self.total
+
+    def idf(self, vocabulary: Sequence[str]) -> np.ndarray:
+        missing = 0 if self.complete else 1
+        counts = np.fromiter(
+            (self.counts.get(term, missing) for term in vocabulary), np.float64, len(vocabulary)
+        )
+        # A document has its own terms: a df is never below 1.
+        df = np.maximum(counts * self.total / max(self.sampled, 1), 1.0)
+        return np.log((1.0 + self.total) / (1.0 + df)) + 1.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"counts": self.counts, "sampled": self.sampled, "total": self.total}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Frequencies | None:
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(dict(data["counts"]), int(data["sampled"]), int(data["total"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def frequencies(table: TermTable, total: int) -> Frequencies:
+    """The df of ``table``'s terms over its documents, a sample of ``total`` documents."""
+    df = np.bincount(table.terms, minlength=len(table.vocabulary))
+    floor = 1 if table.size >= total else 2  # a sample keeps the terms it saw twice or more
+    counts = {table.vocabulary[i]: int(df[i]) for i in np.flatnonzero(df >= floor)}
+    return Frequencies(counts, table.size, total)
+
+
+def document_keywords(text: str, kept: Frequencies, top: int) -> list[Keyword]:
+    """The ``top`` heaviest terms of one document's (titled) text, its idf taken from
+    ``kept``: no other document is read. Ties go to the term seen first."""
+    table = term_table([text])
+    if not table.vocabulary:
+        return []
+    weights = (1.0 + np.log(table.counts)) * kept.idf(table.vocabulary)[table.terms]
+    weights /= max(float(np.sqrt((weights**2).sum())), 1e-12)
+    order = np.lexsort((table.terms, -weights))[:top]
+    return [Keyword(table.vocabulary[table.terms[i]], round(float(weights[i]), 4)) for i in order]
+
+
+def sample_ids(ids: np.ndarray, size: int) -> np.ndarray:
+    """A fixed pseudo-random ``size`` of ``ids`` (all when fewer), sorted: the ones with
+    the smallest hash. A document keeps its hash, so a change to the collection moves
+    the sample by the documents added or removed, never reshuffles it."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) <= size:
+        return np.sort(ids)
+    mixed = ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # wraps: a multiplicative hash
+    mixed ^= mixed >> np.uint64(29)
+    chosen = np.argpartition(mixed, size - 1)[:size]
+    return np.sort(ids[chosen])
+
+
 # --- the service's part ------------------------------------------------------------------
 
 
@@ -214,68 +293,127 @@ async def find_keywords(
     if not 1 <= top <= STORED_TERMS:
         raise UsageError(f"--top must be between 1 and {STORED_TERMS}, got {top}")
     collection = await corpus.collection(collection_name)
-    document = await corpus.resolve(collection, reference) if reference else None
+    if reference:
+        document = await corpus.resolve(collection, reference)
+        text = (await corpus.texts(collection.id, [document.id])).get(document.id, "")
+        keywords, cached = await keywords_of(corpus, collection, document, text, top)
+        return KeywordsResult(collection.name, document, keywords, cached)
     data, cached = await keyword_data(corpus, collection)
-    if document is None:
-        stored = data["collection"]
-    else:
-        stored = data["documents"].get(str(document.id), [])
-    keywords = [Keyword(term, score) for term, score in stored[:top]]
-    return KeywordsResult(collection.name, document, keywords, cached)
+    keywords = [Keyword(term, score) for term, score in data["collection"][:top]]
+    return KeywordsResult(collection.name, None, keywords, cached)
+
+
+async def keywords_of(
+    corpus: Corpus, collection: Collection, document: DocumentRef, text: str, top: int
+) -> tuple[list[Keyword], bool]:
+    """One document's keywords from its own ``text`` and the kept document frequencies;
+    and whether those were kept (not counted for this call)."""
+    kept, cached = await document_frequencies(corpus, collection)
+    found = document_keywords(titled_text(document.title, text), kept, top)
+    return found, cached
 
 
 async def keyword_data(corpus: Corpus, collection: Collection) -> tuple[dict[str, Any], bool]:
-    """The cached keywords of a collection and its documents; recomputed when stale."""
+    """The collection's keywords (``data["collection"]``: [term, score] pairs) and the
+    document frequencies, cached; recomputed from a sample when the collection changed."""
     kept = corpus.kept("keywords", collection)
     if kept is not None:
         return kept, True
-    labelled = f"v{KEYWORDS_VERSION}:{fingerprint(collection)}"
-    cache = await corpus.crud.find(KeywordCache, {"collection_id": collection.id})
-    if cache is not None and cache.fingerprint == labelled:
-        return corpus.keep("keywords", collection, cache.keywords), True
-    data = await _compute(corpus, collection)
-    row = {
-        "collection_id": collection.id,
-        "fingerprint": labelled,
-        "keywords": data,
-        "computed_at": utcnow(),
-    }
-    if corpus.crud.writable(KeywordCache):
-        # A full disk costs the cache, not the answer.
-        with contextlib.suppress(DiskFullError):
-            await corpus.crud.bulk_upsert(KeywordCache, [row], conflict_columns=["collection_id"])
+    row = await _cache_row(corpus, collection)
+    if row is not None and row.fingerprint == _label(collection) and "collection" in row.keywords:
+        return corpus.keep("keywords", collection, row.keywords), True
+    data = await _compute(corpus, collection, with_collection=True)
+    await _store(corpus, collection, data)
+    corpus.keep("frequencies", collection, Frequencies.from_json(data["frequencies"]))
     return corpus.keep("keywords", collection, data), False
 
 
-async def _compute(corpus: Corpus, collection: Collection) -> dict[str, Any]:
-    documents = await corpus.documents(collection.id)
-    texts = await corpus.texts(collection.id)
+async def document_frequencies(corpus: Corpus, collection: Collection) -> tuple[Frequencies, bool]:
+    """The document frequencies one document's keywords are weighed with, and whether they
+    were kept. Kept ones serve after a change while the collection's size stays within
+    ``DRIFT`` of the size they were counted at: the first ``show`` after a change reads
+    one document, not the collection."""
+    kept = corpus.kept("frequencies", collection)
+    if kept is not None:
+        return kept, True
+    row = await _cache_row(corpus, collection)
+    stored = Frequencies.from_json(row.keywords.get("frequencies")) if row is not None else None
+    if stored is not None and row is not None:
+        if row.fingerprint == _label(collection) or await _near(corpus, collection, stored):
+            return corpus.keep("frequencies", collection, stored), True
+    data = await _compute(corpus, collection, with_collection=False)
+    await _store(corpus, collection, data)
+    counted = Frequencies.from_json(data["frequencies"])
+    assert counted is not None
+    return corpus.keep("frequencies", collection, counted), False
+
+
+async def _near(corpus: Corpus, collection: Collection, stored: Frequencies) -> bool:
+    documents = await corpus.crud.count(Document, filters={"collection_id": collection.id})
+    return documents > 0 and abs(documents - stored.total) <= DRIFT * stored.total
+
+
+def _label(collection: Collection) -> str:
+    return f"v{KEYWORDS_VERSION}:{fingerprint(collection)}"
+
+
+async def _cache_row(corpus: Corpus, collection: Collection) -> KeywordCache | None:
+    row = await corpus.crud.find(KeywordCache, {"collection_id": collection.id})
+    if row is None or not row.fingerprint.startswith(f"v{KEYWORDS_VERSION}:"):
+        return None  # another version's layout
+    return row if isinstance(row.keywords, dict) else None
+
+
+async def _store(corpus: Corpus, collection: Collection, data: dict[str, Any]) -> None:
+    if not corpus.crud.writable(KeywordCache):
+        return
+    row = {
+        "collection_id": collection.id,
+        "fingerprint": _label(collection),
+        "keywords": data,
+        "computed_at": utcnow(),
+    }
+    # A full disk costs the cache, not the answer.
+    with contextlib.suppress(DiskFullError):
+        await corpus.crud.bulk_upsert(KeywordCache, [row], conflict_columns=["collection_id"])
+
+
+async def _compute(
+    corpus: Corpus, collection: Collection, *, with_collection: bool
+) -> dict[str, Any]:
+    """Document frequencies (and the collection's keywords) from a sample of at most
+    ``SAMPLE_DOCUMENTS`` documents: the cost stays the same however large the collection."""
+    ids = await corpus.document_ids(collection.id)
+    chosen = sample_ids(ids, SAMPLE_DOCUMENTS).tolist()
+    refs = await corpus.refs(chosen)
+    texts = await corpus.texts(collection.id, chosen)
+    documents = [refs[i] for i in chosen if i in refs]
     titled = [titled_text(doc.title, texts.get(doc.id, "")) for doc in documents]
-    ids, vectors = await corpus.vectors(collection)
+    vectors = await corpus.vectors_of(collection, chosen) if with_collection else None
     # The arithmetic runs in a worker thread: a resident server keeps answering others.
-    return await asyncio.to_thread(_keyword_table, documents, titled, ids, vectors)
+    return await asyncio.to_thread(_keyword_table, documents, titled, vectors, len(ids))
 
 
 def _keyword_table(
-    documents: list[DocumentRef], titled: list[str], ids: np.ndarray, vectors: np.ndarray
+    documents: list[DocumentRef],
+    titled: list[str],
+    vectors: tuple[np.ndarray, np.ndarray] | None,
+    total: int,
 ) -> dict[str, Any]:
     from modules.semantic_core.analysis.topics import document_groups  # topics imports us
 
     table = term_table(titled)
+    data: dict[str, Any] = {"frequencies": frequencies(table, total).as_json()}
+    if vectors is None:
+        return data
+    ids, matrix = vectors
     weights = tfidf_weights(table)
-    per_row = top_per_row(table, weights, STORED_TERMS)
-    grouped = dict(zip(ids.tolist(), document_groups(vectors).tolist(), strict=True))
+    grouped = dict(zip(ids.tolist(), document_groups(matrix).tolist(), strict=True))
     # A document without a vector (no text to embed) joins the first group.
     groups = np.asarray([grouped.get(doc.id, 0) for doc in documents], dtype=np.intp)
-    return {
-        "collection": [
-            [k.term, k.score] for k in collection_top(table, weights, STORED_TERMS, groups)
-        ],
-        "documents": {
-            str(doc.id): [[k.term, k.score] for k in row]
-            for doc, row in zip(documents, per_row, strict=True)
-        },
-    }
+    top = collection_top(table, weights, STORED_TERMS, groups)
+    data["collection"] = [[k.term, k.score] for k in top]
+    return data
 
 
 def titled_text(title: str, text: str) -> str:

@@ -27,7 +27,7 @@ from modules.semantic_core.analysis.keywords import (
     Keyword,
     KeywordsResult,
     find_keywords,
-    keyword_data,
+    keywords_of,
 )
 from modules.semantic_core.analysis.lines import ALL_LINES, DocumentLines, document_lines
 from modules.semantic_core.analysis.similar import (
@@ -139,8 +139,9 @@ class AnalysisService:
         ref = await corpus.resolve(found, document)
         row = await corpus.crud.get(Document, ref.id)
         text = (await corpus.texts(found.id, [ref.id])).get(ref.id, "")
-        cached, _ = await keyword_data(corpus, found)
-        keywords = cached["documents"].get(str(ref.id), [])[:SHOW_KEYWORDS]
+        # From the document's own text and the kept document frequencies: the first
+        # show after a change reads this document, not the collection.
+        keywords, _ = await keywords_of(corpus, found, ref, text, SHOW_KEYWORDS)
         return DocumentProfile(
             collection=found.name,
             document=ref,
@@ -150,7 +151,7 @@ class AnalysisService:
             created_at=row.created_at,
             updated_at=row.updated_at,
             statistics=await self._statistics(row, text),
-            keywords=[Keyword(term, score) for term, score in keywords],
+            keywords=keywords,
             summary=central_sentences(text),
             duplicates=await stored_duplicates(corpus, found, ref.id),
             similar=await similar_to(corpus, found, ref, SHOW_SIMILAR),

@@ -46,6 +46,9 @@ SEED = 0
 N_INIT = 4
 MAX_ITERATIONS = 100
 AUTO_K_SAMPLE = 1500  # documents the choice of k is judged on (all of a smaller collection)
+KMEANS_SAMPLE = 20_000  # documents k-means runs on; the others go to their nearest centre
+TERMS_SAMPLE = 4000  # documents whose text labels the topics, shared out between the topics
+ASSIGN_BLOCK = 8192  # rows centred at a time when every document is assigned
 NEIGHBOURS = 20  # links per document in the graph whose eigengap guesses k (sqrt(n) if fewer)
 SINGLE_THREAD_PRODUCT = 200_000  # multiply-adds per block; OpenBLAS threads from 262,144
 LABEL_TERMS = 3
@@ -239,8 +242,15 @@ def auto_k_range(documents: int) -> range:
 # --- labels and representatives -------------------------------------------------------------
 
 
-def topic_terms(table: TermTable, labels: np.ndarray, k: int, top: int) -> list[list[Keyword]]:
-    """The ``top`` most distinctive terms of each cluster (c-TF-IDF).
+def topic_terms(
+    table: TermTable,
+    labels: np.ndarray,
+    k: int,
+    top: int,
+    weights: np.ndarray | None = None,
+) -> list[list[Keyword]]:
+    """The ``top`` most distinctive terms of each cluster (c-TF-IDF), each row's counts
+    multiplied by its weight (``weights``; None: 1), the documents it stands for.
 
     Kept sparse: one weight per (topic, term) pair that occurs, never a k x vocabulary
     matrix, so memory follows the text, whatever k is (a dense table for k = 2,999 over
@@ -252,23 +262,24 @@ def topic_terms(table: TermTable, labels: np.ndarray, k: int, top: int) -> list[
     width = max(1, len(table.vocabulary))
     keys = labels[table.documents[keep]].astype(np.int64) * width + table.terms[keep]
     pairs, inverse = np.unique(keys, return_inverse=True)
-    counts = np.bincount(inverse.ravel(), weights=table.counts[keep], minlength=len(pairs))
+    counted = table.counts if weights is None else table.counts * weights[table.documents]
+    counts = np.bincount(inverse.ravel(), weights=counted[keep], minlength=len(pairs))
     pair_topic, pair_term = pairs // width, pairs % width
     per_topic = np.bincount(pair_topic, weights=counts, minlength=k)
     per_term = np.bincount(pair_term, weights=counts, minlength=width)
     average = per_topic.sum() / k
-    weights = (
+    scores = (
         counts
         / np.maximum(per_topic[pair_topic], 1)
         * np.log1p(average / np.maximum(per_term[pair_term], 1))
     )
-    order = np.lexsort((pair_term, -weights, pair_topic))  # by topic, heaviest first
+    order = np.lexsort((pair_term, -scores, pair_topic))  # by topic, heaviest first
     starts = np.searchsorted(pair_topic[order], np.arange(k + 1))
     return [
         [
-            Keyword(table.vocabulary[int(pair_term[i])], round(float(weights[i]), 4))
+            Keyword(table.vocabulary[int(pair_term[i])], round(float(scores[i]), 4))
             for i in order[starts[topic] : min(starts[topic + 1], starts[topic] + top)]
-            if weights[i] > 0
+            if scores[i] > 0
         ]
         for topic in range(k)
     ]
@@ -288,62 +299,158 @@ def representatives(
 # --- the service's part ----------------------------------------------------------------------
 
 
+@dataclass
+class Clustering:
+    """Every document's topic, the topics' centres (centred space) and best members."""
+
+    k: int
+    automatic: bool
+    silhouette: float
+    tried: dict[int, float]
+    labels: np.ndarray
+    centroids: np.ndarray
+    closest: list[list[tuple[int, float]]]  # per topic: (row, cosine) of its representatives
+
+
 async def find_topics(corpus: Corpus, collection_name: str, k: int | None) -> TopicsResult:
     """Cluster a collection into ``k`` topics (None: choose k by silhouette)."""
     collection = await corpus.collection(collection_name)
     ids, vectors = await corpus.vectors(collection)
     _check_size(collection.name, len(ids), k)
-    by_id = {ref.id: ref for ref in await corpus.documents(collection.id)}  # one filter, no IN
-    documents = [by_id[int(i)] for i in ids]
-    texts = await corpus.texts(collection.id)
-    titled = [titled_text(d.title, texts.get(d.id, "")) for d in documents]
     # The arithmetic runs in a worker thread: a resident server keeps answering others.
-    return await asyncio.to_thread(_cluster, collection.name, vectors, titled, documents, k)
+    found = await asyncio.to_thread(cluster, vectors, k)
+    rows = term_sample(found.labels, found.k, TERMS_SAMPLE)
+    shown = {row for topic in found.closest for row, _ in topic}
+    refs = await corpus.refs([int(ids[row]) for row in sorted(shown | set(rows.tolist()))])
+    texts = await corpus.texts(collection.id, [int(ids[row]) for row in rows])
+    titled = [
+        titled_text(refs[int(ids[row])].title, texts.get(int(ids[row]), ""))
+        if int(ids[row]) in refs
+        else ""
+        for row in rows
+    ]
+    sizes = np.bincount(found.labels, minlength=found.k)
+    # Each sampled document stands for size / sampled documents of its topic.
+    weights = sizes / np.maximum(np.bincount(found.labels[rows], minlength=found.k), 1)
+    terms = await asyncio.to_thread(
+        _labelled, titled, found.labels[rows], found.k, weights[found.labels[rows]]
+    )
+    topics = _topics(found, terms, refs, ids)
+    score = found.silhouette
+    tried = found.tried or {found.k: score}
+    return TopicsResult(collection.name, len(ids), found.k, k is None, score, tried, topics)
 
 
-def _cluster(
-    name: str,
-    vectors: np.ndarray,
-    titled: list[str],
-    documents: list[DocumentRef],
-    k: int | None,
-) -> TopicsResult:
-    points = centred(vectors)
-    tried: dict[int, float] = {}
-    chosen = k
-    if chosen is None:
-        chosen, tried = choose_k(points, auto_k_range(len(documents)))
-    labels, centroids, _ = kmeans(points, chosen)
-    score = round(silhouette(points, labels, chosen), 4)
-    table = term_table(titled)
-    topics = _topics(
-        points, labels, centroids, topic_terms(table, labels, chosen, TOPIC_TERMS), documents
-    )
-    return TopicsResult(
-        name, len(documents), chosen, k is None, score, tried or {chosen: score}, topics
-    )
+def _labelled(
+    titled: list[str], labels: np.ndarray, k: int, weights: np.ndarray
+) -> list[list[Keyword]]:
+    return topic_terms(term_table(titled), labels, k, TOPIC_TERMS, weights)
+
+
+def cluster(vectors: np.ndarray, k: int | None) -> Clustering:
+    """k-means over the centred document vectors; on a fixed sample of ``KMEANS_SAMPLE``
+    when there are more, every document then going to its nearest centre (see the
+    module's docstring)."""
+    if len(vectors) <= KMEANS_SAMPLE:
+        points = centred(vectors)
+        chosen, tried = (k, {}) if k is not None else choose_k(points, auto_k_range(len(points)))
+        labels, centroids, _ = kmeans(points, chosen)
+        score = round(silhouette(points, labels, chosen), 4)
+        closest = [
+            representatives(points, labels, centroids, topic, REPRESENTATIVES)
+            for topic in range(chosen)
+        ]
+        return Clustering(chosen, k is None, score, tried, labels, centroids, closest)
+    mean = vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
+    rows = np.sort(np.random.default_rng(SEED).choice(len(vectors), KMEANS_SAMPLE, replace=False))
+    points = _centre(vectors[rows], mean)
+    chosen, tried = (k, {}) if k is not None else choose_k(points, auto_k_range(len(vectors)))
+    _, centroids, _ = kmeans(points, chosen)
+    labels, centroids = _assign(vectors, mean, centroids)
+    score = round(silhouette(points, labels[rows], chosen), 4)
+    closest = _closest(vectors, mean, labels, centroids, REPRESENTATIVES)
+    return Clustering(chosen, k is None, score, tried, labels, centroids, closest)
+
+
+def _centre(rows: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    return normalise_rows(rows.astype(np.float32) - mean)
+
+
+def _blocks(count: int) -> range:
+    return range(0, count, ASSIGN_BLOCK)
+
+
+def _assign(
+    vectors: np.ndarray, mean: np.ndarray, centroids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's nearest centre, and the centres moved to the mean of their rows (one
+    Lloyd step over all documents), a block of rows at a time: memory stays that of a block."""
+    k = len(centroids)
+    labels = np.empty(len(vectors), dtype=np.intp)
+    sums = np.zeros_like(centroids, dtype=np.float64)
+    squares = (centroids**2).sum(1)
+    for start in _blocks(len(vectors)):
+        block = _centre(vectors[start : start + ASSIGN_BLOCK], mean)
+        found = (squares[None, :] - 2.0 * small_product(block, centroids.T)).argmin(axis=1)
+        labels[start : start + len(block)] = found
+        sums += cluster_sums(block, found, k)
+    sizes = np.bincount(labels, minlength=k)
+    moved = np.where(sizes[:, None] > 0, sums / np.maximum(sizes, 1)[:, None], centroids)
+    return labels, moved.astype(np.float32)
+
+
+def _closest(
+    vectors: np.ndarray, mean: np.ndarray, labels: np.ndarray, centroids: np.ndarray, count: int
+) -> list[list[tuple[int, float]]]:
+    """Each topic's ``count`` rows of highest cosine to its centre (ties: lower row)."""
+    units = normalise_rows(centroids)
+    scores = np.empty(len(vectors), dtype=np.float32)
+    for start in _blocks(len(vectors)):
+        block = _centre(vectors[start : start + ASSIGN_BLOCK], mean)
+        own = labels[start : start + len(block)]
+        scores[start : start + len(block)] = np.einsum("ij,ij->i", block, units[own])
+    found = []
+    for topic in range(len(centroids)):
+        members = np.flatnonzero(labels == topic)
+        order = np.lexsort((members, -scores[members]))[:count]
+        found.append([(int(members[i]), round(float(scores[members[i]]), 4)) for i in order])
+    return found
+
+
+def term_sample(labels: np.ndarray, k: int, size: int) -> np.ndarray:
+    """Rows whose text labels the topics: all when at most ``size``, else a fixed random
+    share of each topic, the same number from each (the smaller ones all)."""
+    if len(labels) <= size:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(SEED)
+    members = [np.flatnonzero(labels == topic) for topic in range(k)]
+    quota, left = size // max(k, 1), size
+    chosen: list[np.ndarray] = []
+    for group in sorted(members, key=len):  # the small ones first; their unused share goes on
+        take = min(len(group), max(quota, left // max(1, k - len(chosen))))
+        chosen.append(rng.choice(group, take, replace=False) if take < len(group) else group)
+        left -= take
+    return np.sort(np.concatenate(chosen))
 
 
 def _topics(
-    points: np.ndarray,
-    labels: np.ndarray,
-    centroids: np.ndarray,
-    terms: list[list[Keyword]],
-    documents: list[DocumentRef],
+    found: Clustering, terms: list[list[Keyword]], refs: dict[int, DocumentRef], ids: np.ndarray
 ) -> list[Topic]:
     """Topics largest first, numbered from 1, each with its closest documents."""
+    sizes = np.bincount(found.labels, minlength=found.k)
     topics = [
         Topic(
             number=0,
             label=", ".join(t.term for t in terms[topic][:LABEL_TERMS]),
             terms=terms[topic],
-            size=int((labels == topic).sum()),
+            size=int(sizes[topic]),
             representatives=[
-                Representative(documents[row], score)
-                for row, score in representatives(points, labels, centroids, topic, REPRESENTATIVES)
+                Representative(refs[int(ids[row])], score)
+                for row, score in found.closest[topic]
+                if int(ids[row]) in refs
             ],
         )
-        for topic in range(len(centroids))
+        for topic in range(found.k)
     ]
     topics.sort(key=lambda t: (-t.size, t.label))
     for number, topic in enumerate(topics, start=1):
