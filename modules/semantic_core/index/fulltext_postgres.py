@@ -12,6 +12,8 @@ OR-ed, as on SQLite, after English stopwords are dropped.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import DDL, Connection, Table, event, text
@@ -50,42 +52,106 @@ K1 = 1.2
 B = 0.75
 HEADING_WEIGHT = 3.0
 
-# Each matching chunk's vector is cut down, in C, to the query's lexemes (``setweight`` marks
-# them D, ``ts_filter`` keeps the D ones), once whole and once from its heading (A)
-# positions only; unnesting those small vectors gives each term's hits in the chunk and in
-# its heading. Unnesting the whole vectors in SQL instead took half as long again.
+# Scoring a chunk means reading its vector, so the cost of a search is the number of chunks
+# scored. Reading every chunk that holds any query term cost 119 ms at 10k chunks and grew
+# with the corpus: a SciFact query's common words ("cell": 38% of its chunks) matched most
+# of the collection. So the rarest terms' chunks are scored in full, up to RARE_ROWS of them
+# (a chunk holding none of the rare terms can only reach the top through common ones, which
+# carry little weight), and each later stage, for chunks holding only common terms, scores
+# at most COMMON_ROWS, and only if its best possible score could still reach the top.
+RARE_ROWS = 1000
+COMMON_ROWS = 300
+
+
+@dataclass(frozen=True)
+class _Term:
+    lexeme: str
+    df: int  # chunks of the collection holding it: counted, or estimated when common
+    counted: bool
+
+
+# Each chunk's vector is read (and decompressed) once, then cut down, in C, to the query's
+# lexemes: ``setweight`` marks them C in the heading (A) part and D in the text (B) part,
+# ``ts_filter`` keeps C and D, and unnesting that small vector gives each term's hits, the
+# heading's being the C ones. Reading the vector once per function instead, and joining the
+# heading's hits to the text's, took twice as long; NUMERIC arithmetic (an integer df) a
+# third longer again. The collection (and --path) are checked by looking each chunk's
+# document up, which keeps the planner from reading every document of a large collection.
 def _bm25_sql(path_filter: bool) -> str:
-    keep_marked = "'{d}'"  # ts_filter's weight list: the lexemes setweight marked D
+    if path_filter:
+        in_scope = (
+            "(SELECT d.path FROM documents d WHERE d.id = c.document_id "
+            "AND d.collection_id = :collection) ~ :pattern"
+        )
+    else:
+        in_scope = _IN_COLLECTION
     return f"""
-WITH q AS (
-    SELECT to_tsquery('{CONFIG}', :terms) AS query,
-           tsvector_to_array(to_tsvector('{CONFIG}', :words)) AS lexemes
+WITH q AS (SELECT CAST(:lexemes AS text[]) AS lexemes),
+idf AS (
+    SELECT s.lexeme, ln(1 + (:chunks - s.df + 0.5) / (s.df + 0.5)) AS idf
+    FROM unnest(CAST(:lexemes AS text[]), CAST(:dfs AS float8[])) AS s(lexeme, df)
 ),
-matched AS (
-    SELECT c.id, c.document_id, d.path, length(c.{SEARCH_COLUMN}) AS dl,
-           ts_filter(setweight(c.{SEARCH_COLUMN}, 'D', q.lexemes), {keep_marked}) AS found,
-           ts_filter(setweight(ts_filter(c.{SEARCH_COLUMN}, '{{a}}'), 'D', q.lexemes),
-                     {keep_marked}) AS in_heading
-    FROM q, chunks c JOIN documents d ON d.id = c.document_id
-    WHERE c.{SEARCH_COLUMN} @@ q.query AND d.collection_id = :collection
+matched AS MATERIALIZED (
+    SELECT c.id, c.document_id, c.{SEARCH_COLUMN} || ''::tsvector AS v
+    FROM chunks c
+    WHERE c.{SEARCH_COLUMN} @@ CAST(:match AS tsquery) AND {in_scope}
+    LIMIT :rows
 ),
 hits AS (
-    SELECT m.id, u.lexeme,
+    SELECT m.id, m.document_id, length(m.v) AS dl, u.lexeme,
            cardinality(u.positions)
-               + ({HEADING_WEIGHT} - 1) * coalesce(cardinality(h.positions), 0) AS tf
-    FROM matched m CROSS JOIN LATERAL unnest(m.found) AS u
-    LEFT JOIN LATERAL unnest(m.in_heading) AS h ON h.lexeme = u.lexeme
-),
-df AS (SELECT lexeme, count(*) AS df FROM hits GROUP BY lexeme)
-SELECT m.id, m.document_id,
-       sum(ln(1 + (:chunks - df.df + 0.5) / (df.df + 0.5))
-           * h.tf * ({K1} + 1) / (h.tf + {K1} * (1 - {B} + {B} * m.dl / :average_length)))
+               + ({HEADING_WEIGHT} - 1) * cardinality(array_positions(u.weights, 'C')) AS tf
+    FROM matched m, q, unnest(ts_filter(
+        setweight(ts_filter(m.v, '{{a}}'), 'C', q.lexemes)
+            || setweight(ts_filter(m.v, '{{b}}'), 'D', q.lexemes),
+        '{{c,d}}')) AS u
+)
+SELECT h.id, h.document_id,
+       sum(idf.idf * h.tf * ({K1} + 1)
+           / (h.tf + {K1} * (1 - {B} + {B} * h.dl / CAST(:average_length AS float8))))
        AS score
-FROM hits h JOIN df USING (lexeme) JOIN matched m ON m.id = h.id
-{"WHERE m.path ~ :pattern" if path_filter else ""}
-GROUP BY m.id, m.document_id
-ORDER BY score DESC, m.id
+FROM hits h JOIN idf USING (lexeme)
+GROUP BY h.id, h.document_id
+ORDER BY score DESC, h.id
 LIMIT :limit
+"""
+
+
+# Where one collection holds every document (:alone), no chunk's document is looked up.
+_IN_COLLECTION = (
+    "(:alone OR (SELECT d.collection_id FROM documents d WHERE d.id = c.document_id) = :collection)"
+)
+
+
+# The query's lexemes, each with its share of the table's chunks where ANALYZE found it
+# among the most common, and the smallest such share (what a lexeme it did not list stays
+# under); both NULL before the table was first analysed. And whether the collection holds
+# every document.
+_LEXEMES = f"""
+WITH stats AS (
+    SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs AS freqs
+    FROM pg_stats
+    WHERE schemaname = current_schema() AND tablename = 'chunks'
+      AND attname = '{SEARCH_COLUMN}' AND most_common_elems IS NOT NULL
+)
+SELECT l.lexeme,
+       (SELECT s.freqs[array_position(s.elems, l.lexeme)] FROM stats s),
+       (SELECT s.freqs[cardinality(s.elems) + 1] FROM stats s),
+       NOT EXISTS (SELECT 1 FROM collections k WHERE k.id <> :collection
+                   AND EXISTS (SELECT 1 FROM documents d WHERE d.collection_id = k.id))
+FROM unnest(tsvector_to_array(to_tsvector('{CONFIG}', :words))) AS l(lexeme)
+"""
+
+# How many of the collection's chunks hold each lexeme, counted up to :most (the GIN
+# index finds them; only that many rows are looked at).
+_COUNTS = f"""
+SELECT l.lexeme,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM chunks c
+            WHERE c.{SEARCH_COLUMN} @@ CAST(quote_literal(l.lexeme) AS tsquery)
+              AND {_IN_COLLECTION}
+            LIMIT :most) AS found)
+FROM unnest(CAST(:lexemes AS text[])) AS l(lexeme)
 """
 
 
@@ -112,27 +178,130 @@ async def keyword_search(
 ) -> list[tuple[int, int, float]]:
     """(chunk id, document id, BM25 score; higher is better), best first.
 
-    Term frequencies come from the matching chunks' own vectors and document
-    frequencies from the same rows (every chunk of the collection holding a term
-    matches), so nothing outside the match is read; ``statistics`` are the
-    collection's chunk count and average length. A --path filter narrows the hits,
+    Term frequencies come from the scored chunks' own vectors. A term held by at most
+    RARE_ROWS chunks of the collection has its document frequency counted exactly; a
+    more common one's comes from the share of chunks ANALYZE found it in (a table-wide
+    sample), counted only where the table was never analysed. ``statistics`` are the
+    collection's chunk count and average length. Where no stage is cut short, the result
+    is the exact BM25 ranking of every matching chunk. A --path filter narrows the hits,
     not the statistics, as on SQLite."""
-    terms = query_terms(query)
     chunks, average_length = statistics
-    if not terms or chunks == 0:
+    words = " ".join(query_terms(query))
+    if not words or chunks == 0:
+        return []
+    # Each statement below is meant for the GIN index; without it, the planner reads
+    # every chunk's vector for a common term, which is what this is built to avoid.
+    await session.execute(text("SET LOCAL enable_seqscan = off"))
+    terms, alone = await _terms(session, collection_id, words, chunks)
+    if not terms:
         return []
     params: dict[str, Any] = {
-        "terms": " | ".join(terms),
-        "words": " ".join(terms),
+        "lexemes": [t.lexeme for t in terms],
+        "dfs": [t.df for t in terms],
         "collection": collection_id,
+        "alone": alone,
         "chunks": chunks,
         "average_length": max(average_length, 1.0),
         "limit": limit,
     }
     if path_glob:
         params["pattern"] = glob_to_regex(path_glob)
-    rows = (await session.execute(text(_bm25_sql(bool(path_glob))), params)).all()
-    return [(int(c), int(d), float(s)) for c, d, s in rows]
+    sql = text(_bm25_sql(bool(path_glob)))
+    found: list[tuple[int, int, float]] = []
+    for match, rows, best_possible in _stages(terms, chunks):
+        if len(found) >= limit and found[limit - 1][2] >= best_possible:
+            continue  # nothing this stage holds can displace what is found
+        rows_found = await session.execute(sql, {**params, "match": match, "rows": rows})
+        found.extend((int(c), int(d), float(s)) for c, d, s in rows_found)
+        found.sort(key=lambda hit: (-hit[2], hit[0]))
+        del found[limit:]
+    return found
+
+
+async def _terms(
+    session: AsyncSession, collection_id: int, words: str, chunks: int
+) -> tuple[list[_Term], bool]:
+    """The query's lexemes with their document frequencies, rarest first, and whether
+    the collection holds every document."""
+    params = {"words": words, "collection": collection_id}
+    listed = (await session.execute(text(_LEXEMES), params)).all()
+    alone = bool(listed[0][3]) if listed else True
+    estimates: dict[str, int] = {}
+    to_count: list[str] = []
+    for lexeme, share, smallest_share, _ in listed:
+        if share is not None:
+            estimates[lexeme] = round(float(share) * chunks)
+        elif smallest_share is not None:
+            # Not among ANALYZE's most common: fewer than its least common listed one.
+            estimates[lexeme] = round(float(smallest_share) * chunks)
+        if share is None or estimates[lexeme] <= 2 * RARE_ROWS:
+            to_count.append(lexeme)
+    counted: dict[str, int] = {}
+    if to_count:
+        # Only what ANALYZE never saw is counted in full: one scan of a term's matches.
+        most = RARE_ROWS + 1 if estimates else chunks
+        counts = {"lexemes": to_count, "collection": collection_id, "alone": alone, "most": most}
+        counted = dict((await session.execute(text(_COUNTS), counts)).all())
+    terms = []
+    for lexeme, *_ in listed:
+        found = counted.get(lexeme)
+        if found is not None and found <= RARE_ROWS:
+            terms.append(_Term(lexeme, int(found), True))
+        elif found is not None and not estimates:
+            terms.append(_Term(lexeme, int(found), True))
+        elif lexeme in estimates:
+            # Common: the estimate, but never below what was seen to be there.
+            terms.append(_Term(lexeme, min(chunks, max(estimates[lexeme], found or 0)), False))
+    terms = [t for t in terms if t.df > 0]
+    return sorted(terms, key=lambda t: (t.df, t.lexeme)), alone
+
+
+def _stages(terms: list[_Term], chunks: int) -> list[tuple[str, int, float]]:
+    """(tsquery, most chunks to score, best score a chunk first found there can reach):
+    first every chunk holding one of the rarest terms, up to RARE_ROWS in all; then the
+    chunks that hold every other term; then those that hold any other term. Each later
+    stage leaves out what earlier ones matched."""
+    rare: list[_Term] = []
+    total = 0
+    for term in terms:
+        if total + term.df > RARE_ROWS:
+            break
+        rare.append(term)
+        total += term.df
+    common = terms[len(rare) :]
+    bounds = [_idf(t.df, chunks) * (K1 + 1) for t in common]
+    stages: list[tuple[str, int, float]] = []
+    seen: list[str] = []
+    if rare:
+        query = _any(rare)
+        stages.append((query, RARE_ROWS, float("inf")))
+        seen.append(query)
+    if len(common) > 1:
+        query = " & ".join(_quoted(t.lexeme) for t in common)
+        stages.append((_excluding(query, seen), COMMON_ROWS, sum(bounds)))
+        seen.append(f"({query})")
+    if common:
+        best = sum(bounds) - (min(bounds) if len(common) > 1 else 0.0)
+        stages.append((_excluding(_any(common), seen), COMMON_ROWS, best))
+    return stages
+
+
+def _idf(df: int, chunks: int) -> float:
+    return math.log(1 + (chunks - df + 0.5) / (df + 0.5))
+
+
+def _quoted(lexeme: str) -> str:
+    """A lexeme as a tsquery operand: quoted, so nothing in it is an operator."""
+    escaped = lexeme.replace("\\", "\\\\").replace("'", "''")
+    return f"'{escaped}'"
+
+
+def _any(terms: list[_Term]) -> str:
+    return "(" + " | ".join(_quoted(t.lexeme) for t in terms) + ")"
+
+
+def _excluding(query: str, seen: list[str]) -> str:
+    return " & ".join([query, *(f"!{s}" for s in seen)])
 
 
 _REGEX_SPECIAL = frozenset(".^$*+?()[]{}|\\")
