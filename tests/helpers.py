@@ -191,18 +191,28 @@ def assert_ingest_finished_whole(database: Path, report: dict[str, Any], count: 
         assert sqlite_rows(database, "PRAGMA integrity_check") == [("ok",)]
 
 
+def fulltext_tables(database: Path) -> list[str]:
+    """SQLite's FTS5 tables of the collections' chunks, one per collection."""
+    sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'chunks_fts_[0-9]*'"
+    return [name for (name,) in sqlite_rows(database, sql) if name.rsplit("_", 1)[1].isdigit()]
+
+
 def indexed_chunks(database: Path) -> int:
     """Chunks the full-text index holds: FTS5's one docsize row per chunk on SQLite (counting
-    chunks_fts itself would read the chunks), chunks with a search vector on PostgreSQL."""
+    a chunks_fts_N table itself would read the chunks), chunks with a search vector on
+    PostgreSQL."""
     if server_url(database) is None:
-        return count_rows(database, "chunks_fts_docsize")
+        return sum(count_rows(database, f"{name}_docsize") for name in fulltext_tables(database))
     return int(stored_rows(database, "SELECT count(search) FROM chunks")[0][0])
 
 
 def fulltext_hits(database: Path, word: str) -> list[int]:
     """Ids of the chunks that the full-text index finds ``word`` in."""
     if server_url(database) is None:
-        sql = f"SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH '{word}'"
+        tables = fulltext_tables(database)
+        sql = " UNION ALL ".join(f"SELECT rowid FROM {t} WHERE {t} MATCH '{word}'" for t in tables)
+        if not sql:
+            return []
     else:
         sql = f"SELECT id FROM chunks WHERE search @@ to_tsquery('english', '{word}')"
     return [int(row[0]) for row in stored_rows(database, sql)]

@@ -1,5 +1,6 @@
-"""Keyword search ranks the index's best matches before filtering them by collection and
-path, and falls back to every match when those best ones are not enough."""
+"""Keyword search ranks the index's best matches before filtering them (by path, and by
+collection in the shared trigram index), and falls back to every match when those best
+ones are not enough. A collection's own FTS5 index needs no collection filter."""
 
 from __future__ import annotations
 
@@ -32,34 +33,51 @@ def weak(index: int) -> Record:
 
 @pytest.fixture
 def two_collections(settings: Settings) -> Settings:
-    """'loud' holds many chunks that rank high for "river"; 'quiet' a few that rank low."""
+    """'loud' holds many chunks that rank high for "river" and one that ranks low; 'quiet'
+    a few that rank low."""
     models = FakeModels()
-    ingest_records(settings, [strong(i) for i in range(40)], models, collection="loud")
-    ingest_records(settings, [weak(i) for i in range(6)], models, collection="quiet")
+    trigram = {"trigram": True}
+    loud = [strong(i) for i in range(40)] + [weak(99)]
+    ingest_records(settings, loud, models, collection="loud", **trigram)
+    ingest_records(settings, [weak(i) for i in range(6)], models, collection="quiet", **trigram)
     return settings
 
 
-def keyword(settings: Settings, collection: str, limit: int, glob: str | None = None) -> Any:
+def keyword(
+    settings: Settings, collection: str, limit: int, glob: str | None = None, trigram: bool = False
+) -> Any:
     async def work(context: AppContext) -> tuple[list, list]:
         database = context.get_service("core.database.service")
         crud = context.get_service("core.database.crud_service")
         found = await crud.values(Collection, ["id"], filters={"name": collection})
         collection_id = found[0][0]
         index = semantic_core(context).index
-        fast = await index.keyword(collection_id, 0, "river", limit, glob)
-        full = await every_match(database, collection_id, limit, glob)
+        query = "river" if not trigram else "iver"
+        fast = await index.keyword(collection_id, 0, query, limit, glob, trigram)
+        full = await every_match(database, collection_id, limit, glob, trigram)
         return fast, full
 
     return within_app(settings, work, FakeModels())
 
 
 async def every_match(
-    database: DatabaseService, collection_id: int, limit: int, glob: str | None
+    database: DatabaseService, collection_id: int, limit: int, glob: str | None, trigram: bool
 ) -> list[tuple[int, int, float]]:
     """The reference: every match of the collection joined, then ranked."""
-    weights = ", " + ", ".join(str(w) for w in fulltext_sqlite.BM25_WEIGHTS)
-    sql = fulltext_sqlite._filtered_sql(fulltext_sqlite.FTS_TABLE, weights, glob)
-    params: dict[str, Any] = {"match": '"river"', "collection": collection_id, "limit": limit}
+    if trigram:
+        table, weights, match = "chunks_trigram", "", '"iver"'
+    else:
+        table = f"chunks_fts_{collection_id}"
+        weights = ", " + ", ".join(str(w) for w in fulltext_sqlite.BM25_WEIGHTS)
+        match = '"river"'
+    sql = (
+        f"SELECT c.id, c.document_id, -bm25({table}{weights}) AS score FROM {table} "
+        f"JOIN chunks c ON c.id = {table}.rowid JOIN documents d ON d.id = c.document_id "
+        f"WHERE {table} MATCH :match AND d.collection_id = :collection "
+        + ("AND d.path GLOB :glob " if glob else "")
+        + "ORDER BY score DESC LIMIT :limit"
+    )
+    params: dict[str, Any] = {"match": match, "collection": collection_id, "limit": limit}
     if glob:
         params["glob"] = glob
     async with database.read_session(DATABASE_NAME) as session:
@@ -81,12 +99,12 @@ def fallbacks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return seen
 
 
-def test_a_collection_ranked_below_another_still_gets_its_best_chunks(
+def test_a_collection_ranked_below_another_gets_its_best_chunks_in_one_query(
     two_collections: Settings, fallbacks: list[bool]
 ) -> None:
-    # 3 wanted: the index's best 12 rows all belong to 'loud', so the full query runs.
+    # Its own index: the loud collection's 40 better chunks are not in it.
     fast, full = keyword(two_collections, "quiet", 3)
-    assert fallbacks == [True]
+    assert fallbacks == []
     assert len(fast) == 3
     assert fast == full
 
@@ -113,10 +131,32 @@ def test_a_path_filter_applies_before_the_limit(two_collections: Settings) -> No
     assert len(fast) == 3
 
 
-def test_one_collection_ranks_just_the_rows_wanted(
+def test_a_path_filter_that_passes_too_few_of_the_head_reads_every_match(
+    two_collections: Settings, fallbacks: list[bool]
+) -> None:
+    # The one weak chunk of 'loud' ranks below its 40 strong ones: not in the best 4.
+    fast, full = keyword(two_collections, "loud", 1, glob="weak-*")
+    assert fallbacks == [True]
+    assert len(fast) == 1
+    assert fast == full
+
+
+def test_the_shared_trigram_index_filters_by_collection_and_falls_back(
+    two_collections: Settings, fallbacks: list[bool]
+) -> None:
+    # The trigram index holds both collections: its best 12 rows are all 'loud'.
+    fast, full = keyword(two_collections, "quiet", 3, trigram=True)
+    assert fallbacks == [True]
+    assert len(fast) == 3
+    assert fast == full
+
+
+def test_one_collection_ranks_just_the_trigram_rows_wanted(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ingest_records(settings, [strong(i) for i in range(20)], FakeModels(), collection="loud")
+    ingest_records(
+        settings, [strong(i) for i in range(20)], FakeModels(), collection="loud", trigram=True
+    )
     alone = []
     one_collection = fulltext_sqlite._one_collection
 
@@ -125,7 +165,7 @@ def test_one_collection_ranks_just_the_rows_wanted(
         return alone[-1]
 
     monkeypatch.setattr(fulltext_sqlite, "_one_collection", watch)
-    fast, full = keyword(settings, "loud", 4)
+    fast, full = keyword(settings, "loud", 4, trigram=True)
     assert alone == [True]  # so the head is the 4 rows wanted
     assert len(fast) == 4
     assert fast == full

@@ -84,7 +84,9 @@ class CatalogService:
         found = await require_collection(self._crud, check_name(name))
         summary = await self._summary(found)
         async with self._crud.transaction(Collection) as session:
-            await self._crud.delete_where(Collection, {"id": found.id}, session=session)
+            # Through the ORM, whose delete event drops the collection's SQLite keyword
+            # index before the row's cascade would empty it one chunk at a time.
+            await self._crud.delete(Collection, found.id, session=session)
         return summary
 
     async def _summary(self, collection: Collection) -> CollectionSummary:

@@ -23,7 +23,7 @@ from modules.core.database.db_models import SQLiteJSON, UTCDateTime, get_databas
 from modules.semantic_core.index import fulltext_postgres, fulltext_sqlite, vectors_postgres
 
 DATABASE_NAME = "semantic_core"
-SCHEMA_REVISION = 8
+SCHEMA_REVISION = 9
 
 Base = get_database_base(DATABASE_NAME)
 
@@ -133,7 +133,8 @@ class Chunk(Base):
 
 
 # The full-text index over chunks is dialect-specific: its DDL lives with its adapter.
-fulltext_sqlite.install(Chunk.__table__)
+# On SQLite each collection has its own, made and dropped with the collection's row.
+fulltext_sqlite.install(Collection)
 fulltext_postgres.install(Chunk.__table__)
 vectors_postgres.install(Chunk.__table__)
 
@@ -268,4 +269,5 @@ MIGRATIONS = {
     6: _add_epochs,
     7: _reread_text_and_html,
     8: _add_line_maps,
+    9: fulltext_sqlite.upgrade,
 }
