@@ -2,6 +2,7 @@
 
     python bench/scale.py [--documents 10000 100000 300000] [--workdir /tmp/analyzer-scale-n]
         [--queries 30] [--cold 5] [--postgres] [--workers 3] [--fresh] [--skip-analysis]
+    python bench/scale.py --growth 1000000 [--documents 10000] [--runs 2]
 
 1. Per size N, a corpus of N text files (kept in ``--workdir`` and reused by later runs):
    each document mixes the sentences of three SciFact abstracts chosen by a seeded
@@ -21,6 +22,12 @@
    resident memory (now and at its peak) and what ``serve --status`` says it keeps.
 5. The floors on the same data: FTS5 alone (``MATCH ... ORDER BY rank LIMIT 10`` with
    sqlite3, no join; SQLite only) and one numpy product of a matrix of as many rows.
+
+``--growth CHUNKS``: does ingest slow down as the database grows? The first size's data
+directory is copied twice: one copy stays as it is, the other is grown to CHUNKS chunks by
+copying its stored rows in SQL (the full-text triggers fire as on any insert). Then the
+same folder of new documents (another seed) is ingested into fresh copies of each, the two
+alternating ``--runs`` times: chunks/s and peak RSS at each size.
 
 Every server the run starts is stopped when it ends, whatever happens.
 """
@@ -85,12 +92,12 @@ def document(rng: random.Random, pool: list[tuple[str, list[str]]]) -> str:
     return chosen[0][0] + "\n\n" + "\n\n".join(paragraphs) + "\n"
 
 
-def write_corpus(folder: Path, count: int) -> Path:
+def write_corpus(folder: Path, count: int, seed: int = SEED) -> Path:
     """N documents under ``folder`` (made once; a marker file says it is complete)."""
     marker = folder / ".complete"
     if marker.exists():
         return folder
-    pool, rng = abstracts(), random.Random(SEED)
+    pool, rng = abstracts(), random.Random(seed)
     for index in range(count):
         target = folder / f"d{index // FILES_PER_FOLDER:03d}" / f"doc-{index:06d}.txt"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -350,6 +357,90 @@ def measure(size: int, args: argparse.Namespace, postgres: object | None) -> dic
     return figures
 
 
+# --- growth -------------------------------------------------------------------------------
+
+_DOCUMENT_COLUMNS = (
+    "collection_id, title, format, content_hash, size_bytes, mtime_ns, char_count, metadata, "
+    "embedding, sketch, created_at, updated_at"
+)
+_CHUNK_COLUMNS = (
+    "ordinal, text, heading, char_start, char_end, line_start, line_end, token_count, "
+    "embedding, source_line, page, line_map"
+)
+
+
+def grow(database: Path, target: int) -> int:
+    """Copies the stored documents and their chunks until ``target`` chunks are stored."""
+    connection = sqlite3.connect(database, isolation_level=None)
+    try:
+        connection.execute("PRAGMA foreign_keys = ON")
+        count = connection.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        while count < target:
+            last = connection.execute("SELECT max(id) FROM documents").fetchone()[0]
+            connection.execute("BEGIN")
+            connection.execute(
+                f"INSERT INTO documents (id, uid, path, {_DOCUMENT_COLUMNS}) "
+                f"SELECT id + :last, uid || '~' || :last, path || '~' || :last, "
+                f"{_DOCUMENT_COLUMNS} FROM documents WHERE id <= :last",
+                {"last": last},
+            )
+            connection.execute(
+                f"INSERT INTO chunks (document_id, {_CHUNK_COLUMNS}) "
+                f"SELECT document_id + :last, {_CHUNK_COLUMNS} FROM chunks "
+                "WHERE document_id <= :last ORDER BY id LIMIT :wanted",
+                {"last": last, "wanted": target - count},
+            )
+            connection.execute("COMMIT")
+            count = connection.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return count
+    finally:
+        connection.close()
+
+
+def growth(args: argparse.Namespace) -> None:
+    size = args.documents[0]
+    corpus = write_corpus(args.workdir / f"corpus-{size}", size)
+    new = write_corpus(args.workdir / f"corpus-new-{size}", size, seed=SEED + 1)
+    base = args.workdir / f"growth-base-{size}"
+    if not (base / ".ingested").exists():
+        subprocess.run(["rm", "-rf", str(base)], check=True)
+        ingest(Runner(base, {}), corpus, 1)
+        (base / ".ingested").write_text("")
+    grown = args.workdir / f"growth-{args.growth}"
+    if not (grown / ".grown").exists():
+        subprocess.run(["rm", "-rf", str(grown)], check=True)
+        subprocess.run(["cp", "-r", str(base), str(grown)], check=True)
+        started = time.perf_counter()
+        chunks = grow(grown / "semantic_core.db", args.growth)
+        print(f"grown to {chunks:,} chunks in {time.perf_counter() - started:.0f} s")
+        (grown / ".grown").write_text(str(chunks))
+    rows: dict[str, list[dict[str, float]]] = {"small": [], "large": []}
+    for _ in range(args.runs):
+        for label, source in (("small", base), ("large", grown)):
+            target = args.workdir / "growth-run"
+            subprocess.run(["rm", "-rf", str(target)], check=True)
+            subprocess.run(["cp", "-r", str(source), str(target)], check=True)
+            stored = sqlite3.connect(target / "semantic_core.db")
+            before = stored.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            stored.close()
+            figures = ingest(Runner(target, {}), new, 1)
+            rows[label].append({**figures, "before": before})
+            print(
+                f"{label}: {before:,} chunks stored, {figures['chunks']:,} new in "
+                f"{figures['seconds']:.1f} s, {figures['chunks'] / figures['seconds']:.0f} "
+                f"chunks/s, peak RSS {figures['rss_mib']:.0f} MiB",
+                flush=True,
+            )
+    subprocess.run(["rm", "-rf", str(args.workdir / "growth-run")], check=True)
+    rates = {k: [r["chunks"] / r["seconds"] for r in v] for k, v in rows.items()}
+    ratio = statistics.median(rates["large"]) / statistics.median(rates["small"])
+    print(
+        f"\ningest throughput into {rows['large'][0]['before']:,} chunks / into "
+        f"{rows['small'][0]['before']:,} chunks: {ratio:.2f}"
+    )
+
+
 # --- the report ---------------------------------------------------------------------------
 
 
@@ -416,10 +507,15 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="ingest again even if kept")
     parser.add_argument("--skip-analysis", action="store_true")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--growth", type=int, help="ingest into a database grown to this")
+    parser.add_argument("--runs", type=int, default=2, help="with --growth")
     args = parser.parse_args()
     if not (SCIFACT / "corpus.jsonl").is_file():
         raise SystemExit(f"no SciFact corpus at {SCIFACT}")
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.growth:
+        growth(args)
+        return
     results = []
     with contextlib.ExitStack() as stack:
         postgres = None
