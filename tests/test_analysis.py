@@ -239,7 +239,7 @@ def test_sample_docs_duplicates_are_the_three_known_groups(sample_settings: Sett
     }
     assert found == KNOWN_COPIES
     assert {p.kind for p in report.pairs} == {"near"}
-    assert set(report.timings) == {"read", "vectors", "scan", "store"}
+    assert set(report.timings) == {"sketches", "candidates", "verify", "store"}
 
 
 def test_show_lists_stored_duplicates_and_notices_a_changed_collection(

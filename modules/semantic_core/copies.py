@@ -23,17 +23,22 @@ from __future__ import annotations
 
 import sys
 from array import array
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modules.semantic_core.analysis.duplicates import WordHashes
 
 SKETCH_SIZE = 128
 COPY_JACCARD = 0.5
 
 
-def sketch(text: str) -> bytes | None:
-    """The document's bottom-k sketch, as little-endian uint64s; None for no words."""
+def sketch(text: str, words: WordHashes | None = None) -> bytes | None:
+    """The document's bottom-k sketch, as little-endian uint64s; None for no words.
+    ``words`` keeps word hashes for the next text (one scan sketches many)."""
     # Made at ingest, which has numpy loaded; search reads sketches without it.
     from modules.semantic_core.analysis.duplicates import WordHashes, shingle_hashes
 
-    hashes = shingle_hashes(text, WordHashes())  # distinct and sorted
+    hashes = shingle_hashes(text, WordHashes() if words is None else words)  # sorted
     if len(hashes) == 0:
         return None
     smallest = hashes[:SKETCH_SIZE].astype("<u8")
