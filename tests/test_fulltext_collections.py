@@ -14,7 +14,7 @@ import pytest
 
 from analyzer.app_context import AppContext
 from analyzer.settings import Settings
-from modules.semantic_core.db_models import SCHEMA_REVISION, Collection
+from modules.semantic_core.db_models import SCHEMA_REVISION, Collection, Document
 from modules.semantic_core.ingest.service import Record
 from modules.semantic_core.module import semantic_core
 from tests.helpers import (
@@ -57,16 +57,10 @@ def keyword(settings: Settings, collection: str, query: str = QUERY, **options: 
         hits = await semantic_core(context).index.keyword(
             found.id, found.version, query, 10, options.get("glob"), options.get("trigram", False)
         )
-        uids = dict(await crud.values(_document_model(), ["id", "uid"]))
+        uids = dict(await crud.values(Document, ["id", "uid"]))
         return [(uids[document], score) for _, document, score in hits]
 
     return within_app(settings, work, FakeModels())
-
-
-def _document_model() -> type:
-    from modules.semantic_core.db_models import Document
-
-    return Document
 
 
 def drop(settings: Settings, collection: str) -> None:
