@@ -8,7 +8,6 @@ full-text work to the adapter of the database's dialect.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, text
@@ -17,20 +16,12 @@ from analyzer.errors import DatabaseError, UsageError
 from modules.semantic_core.collections import GenerationCache
 from modules.semantic_core.db_models import DATABASE_NAME
 from modules.semantic_core.index import fulltext_postgres, fulltext_sqlite, vectors_postgres
+from modules.semantic_core.index.vector_index import VectorIndex
 
 if TYPE_CHECKING:
     import numpy as np
 
     from modules.core.database.service import DatabaseService
-
-
-@dataclass
-class ChunkMatrix:
-    """Every chunk vector of a collection, with the ids that go with each row."""
-
-    chunk_ids: np.ndarray  # int64 (n,)
-    document_ids: np.ndarray  # int64 (n,)
-    vectors: np.ndarray  # float32 (n, dim), rows L2-normalised
 
 
 class SearchIndex:
@@ -123,35 +114,27 @@ class SearchIndex:
         async with self._database.read_session(DATABASE_NAME) as session:
             return await vectors_postgres.nearest(session, collection_id, vector, limit, path_glob)
 
-    async def chunk_matrix(self, collection_id: int, version: Hashable) -> ChunkMatrix:
-        """All chunk vectors of a collection, decoded in one numpy call, kept while the
-        collection stays at ``version`` (``Collection.version``)."""
-        import numpy as np
-
-        from modules.semantic_core.vectors import from_blobs, normalise_rows
+    async def chunk_matrix(self, collection_id: int, version: Hashable) -> VectorIndex:
+        """All chunk vectors of a collection, read in batches straight from the driver
+        and indexed (``VectorIndex``), kept while the collection stays at ``version``
+        (``Collection.version``)."""
+        from modules.semantic_core.index.vector_read import collection_vectors
 
         cached = self._matrices.get(collection_id, version)
         if cached is not None:
             return cached
-        sql = (
-            "SELECT c.id, c.document_id, c.embedding FROM chunks c "
-            "JOIN documents d ON d.id = c.document_id "
-            "WHERE d.collection_id = :collection AND c.embedding IS NOT NULL ORDER BY c.id"
-        )
         async with self._database.read_session(DATABASE_NAME) as session:
-            rows = (await session.execute(text(sql), {"collection": collection_id})).all()
-        if not rows:
-            empty = np.zeros(0, dtype=np.int64)
-            matrix = ChunkMatrix(empty, empty, np.zeros((0, 1), dtype=np.float32))
-        else:
-            ids, docs, blobs = zip(*rows, strict=True)
-            dimension = len(blobs[0]) // 2
-            matrix = ChunkMatrix(
-                np.asarray(ids, dtype=np.int64),
-                np.asarray(docs, dtype=np.int64),
-                normalise_rows(from_blobs(blobs, dimension)),
-            )
-        return self._matrices.put(collection_id, version, matrix)
+            ids, documents, vectors = await collection_vectors(session, collection_id)
+        return self._matrices.put(
+            collection_id, version, VectorIndex.build(ids, documents, vectors)
+        )
+
+    def cache_status(self) -> list[dict[str, object]]:
+        """What is kept in memory: each collection's vectors (its version, rows, bytes)."""
+        return [
+            {"collection_id": key, "version": version, **index.status()}
+            for key, (version, index) in self._matrices.items()
+        ]
 
     async def chunk_texts(self, chunk_ids: list[int]) -> dict[int, tuple[str, str]]:
         """(heading, text) of the given chunks."""

@@ -238,23 +238,20 @@ class SearchService:
                 raise model_mismatch(collection, encoder)
             vector = encoder.encode([text])[0]
             return await self._index.nearest_in_database(collection.id, vector, limit, glob)
-        matrix = await self._index.chunk_matrix(collection.id, collection.version)
-        if matrix.vectors.shape[0] == 0:
+        index = await self._index.chunk_matrix(collection.id, collection.version)
+        if index.rows == 0:
             return []
-        if matrix.vectors.shape[1] != encoder.dimension:
+        if index.dimension != encoder.dimension:
             raise model_mismatch(collection, encoder)
         query_vector = encoder.encode([text])[0]
-        scores = matrix.vectors @ query_vector
+        allowed = None
         if glob is not None:
-            allowed = await self._documents_matching(collection, glob)
-            scores = np.where(np.isin(matrix.document_ids, allowed), scores, -np.inf)
-        count = min(limit, int(np.isfinite(scores).sum()))
-        if count == 0:
-            return []
-        top = np.argpartition(-scores, count - 1)[:count]
-        top = top[np.argsort(-scores[top], kind="stable")]
+            documents = await self._documents_matching(collection, glob)
+            allowed = np.isin(index.document_ids, documents)
+        rows, scores = index.nearest(query_vector, limit, allowed)
         return [
-            (int(matrix.chunk_ids[i]), int(matrix.document_ids[i]), float(scores[i])) for i in top
+            (int(index.chunk_ids[i]), int(index.document_ids[i]), float(score))
+            for i, score in zip(rows, scores, strict=True)
         ]
 
     def _static_encoder(self, collection: Collection) -> NamedEmbedder:
