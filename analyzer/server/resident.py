@@ -304,8 +304,22 @@ class ResidentServer:
             "idle_timeout_s": self.options.idle_timeout_s,
             "commands_served": self._served,
             "commands_running": self._active,
+            "caches": self._caches(),
             **{name: extra.status() for name, extra in self.extras.items()},
         }
+
+    def _caches(self) -> dict[str, Any]:
+        """What the services keep in memory between commands: each collection's vectors
+        (rows, bytes, how they are searched), and their bytes in all."""
+        if self.app is None:
+            return {}
+        from modules.semantic_core.module import semantic_core
+
+        try:
+            kept = semantic_core(self.app).index.cache_status()
+        except AnalyzerError:  # stopping: the services are gone
+            return {}
+        return {"vector_bytes": sum(int(k["bytes"]) for k in kept), "vectors": kept}
 
     # --- one connection ---------------------------------------------------------------
 

@@ -150,3 +150,7 @@ class GenerationCache:
         while len(self._kept) > self._capacity:
             del self._kept[next(iter(self._kept))]
         return value
+
+    def items(self) -> list[tuple[Hashable, tuple[Hashable, Any]]]:
+        """(key, (version, value)) of what is kept, least recently used first."""
+        return list(self._kept.items())
