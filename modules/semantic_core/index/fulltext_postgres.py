@@ -12,6 +12,7 @@ OR-ed, as on SQLite, after English stopwords are dropped.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,9 @@ HEADING_WEIGHT = 3.0
 # at most COMMON_ROWS, and only if its best possible score could still reach the top.
 RARE_ROWS = 1000
 COMMON_ROWS = 300
+# The common terms whose chunks are tiered by how many of them they hold (2^6 - 1 tsquery
+# groups at most; a query rarely has more than six terms past the rare ones).
+TIERED_TERMS = 6
 
 
 @dataclass(frozen=True)
@@ -238,7 +242,7 @@ async def _terms(
             to_count.append(lexeme)
     counted: dict[str, int] = {}
     if to_count:
-        # Only what ANALYZE never saw is counted in full: one scan of a term's matches.
+        # Up to just past RARE_ROWS; in full only where the table was never analysed.
         most = RARE_ROWS + 1 if estimates else chunks
         counts = {"lexemes": to_count, "collection": collection_id, "alone": alone, "most": most}
         counted = dict((await session.execute(text(_COUNTS), counts)).all())
@@ -257,10 +261,14 @@ async def _terms(
 
 
 def _stages(terms: list[_Term], chunks: int) -> list[tuple[str, int, float]]:
-    """(tsquery, most chunks to score, best score a chunk first found there can reach):
-    first every chunk holding one of the rarest terms, up to RARE_ROWS in all; then the
-    chunks that hold every other term; then those that hold any other term. Each later
-    stage leaves out what earlier ones matched."""
+    """(tsquery, most chunks to score, best score a chunk first found there can reach).
+
+    First every chunk holding one of the rarest terms, up to RARE_ROWS in all. Then, for
+    the other terms, tier by tier, the chunks holding m of the TIERED_TERMS rarest of
+    them for m from all down to one (the GIN index finds each tier without reading a
+    row), so that where a tier is cut short, the chunks holding more of the query's terms
+    were scored first. The terms past TIERED_TERMS come last. Each stage leaves out what
+    earlier ones matched."""
     rare: list[_Term] = []
     total = 0
     for term in terms:
@@ -268,22 +276,30 @@ def _stages(terms: list[_Term], chunks: int) -> list[tuple[str, int, float]]:
             break
         rare.append(term)
         total += term.df
-    common = terms[len(rare) :]
-    bounds = [_idf(t.df, chunks) * (K1 + 1) for t in common]
+    tiered = terms[len(rare) : len(rare) + TIERED_TERMS]
+    rest = terms[len(rare) + len(tiered) :]
+    bounds = [_idf(t.df, chunks) * (K1 + 1) for t in tiered]  # rarest (largest) first
+    rest_bound = sum(_idf(t.df, chunks) * (K1 + 1) for t in rest)
     stages: list[tuple[str, int, float]] = []
-    seen: list[str] = []
+    earlier = _any(rare) if rare else ""
     if rare:
-        query = _any(rare)
-        stages.append((query, RARE_ROWS, float("inf")))
-        seen.append(query)
-    if len(common) > 1:
-        query = " & ".join(_quoted(t.lexeme) for t in common)
-        stages.append((_excluding(query, seen), COMMON_ROWS, sum(bounds)))
-        seen.append(f"({query})")
-    if common:
-        best = sum(bounds) - (min(bounds) if len(common) > 1 else 0.0)
-        stages.append((_excluding(_any(common), seen), COMMON_ROWS, best))
+        stages.append((earlier, RARE_ROWS, math.inf))
+    previous_tier = ""
+    for m in range(len(tiered), 0, -1):
+        tier = _at_least(tiered, m)
+        excluded = [q for q in (earlier, previous_tier) if q]
+        stages.append((_excluding(tier, excluded), COMMON_ROWS, sum(bounds[:m]) + rest_bound))
+        previous_tier = tier
+    if rest:
+        excluded = [q for q in (earlier, previous_tier) if q]
+        stages.append((_excluding(_any(rest), excluded), COMMON_ROWS, rest_bound))
     return stages
+
+
+def _at_least(terms: list[_Term], m: int) -> str:
+    """A tsquery matching what holds at least ``m`` of ``terms``."""
+    groups = itertools.combinations([_quoted(t.lexeme) for t in terms], m)
+    return "(" + " | ".join("(" + " & ".join(group) + ")" for group in groups) + ")"
 
 
 def _idf(df: int, chunks: int) -> float:
