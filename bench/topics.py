@@ -17,6 +17,12 @@ The service's own ``topics`` call is made too, to show it picks the same k.
 Keywords: how many sources own a term (80% of the documents that hold it are theirs)
 among the collection's top 10, scored over the whole collection (before) and
 balanced over its topics (after, the product's ``collection_top``).
+
+Large collections are clustered and their keywords counted on samples
+(``topics.KMEANS_SAMPLE``, ``topics.TERMS_SAMPLE``, ``keywords.SAMPLE_DOCUMENTS``);
+these corpora are smaller than the samples, so the "sampled" columns force samples
+of a third of each corpus (``--share``) to show what sampling costs in quality:
+the clustering at the chosen k, and the keywords counted on the sample alone.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import asyncio
 import json
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +41,12 @@ import numpy as np
 from analyzer.app_context import AppContext
 from analyzer.settings import Settings
 from modules.core.module import core
-from modules.semantic_core.analysis import topics
+from modules.semantic_core.analysis import keywords, topics
 from modules.semantic_core.analysis.corpus import Corpus
 from modules.semantic_core.analysis.keywords import (
     TermTable,
     collection_top,
+    sample_ids,
     term_table,
     tfidf_weights,
     titled_text,
@@ -302,6 +310,39 @@ def keyword_coverage(texts: list[str], truth: np.ndarray, vectors: np.ndarray) -
     return found
 
 
+@contextmanager
+def samples_of(size: int) -> Iterator[None]:
+    """The product's sample sizes set to ``size`` for a while."""
+    names = [(topics, "KMEANS_SAMPLE"), (topics, "TERMS_SAMPLE"), (keywords, "SAMPLE_DOCUMENTS")]
+    before = [getattr(module, name) for module, name in names]
+    for module, name in names:
+        setattr(module, name, size)
+    try:
+        yield
+    finally:
+        for (module, name), value in zip(names, before, strict=True):
+            setattr(module, name, value)
+
+
+def sampled_scores(
+    ids: np.ndarray, vectors: np.ndarray, texts: list[str], truth: np.ndarray, size: int
+) -> dict[str, str]:
+    """The clustering (``topics.cluster``) and the collection's keywords (counted on a
+    sample of ``size`` documents, as ``keywords`` does) with samples of ``size``."""
+    with samples_of(size):
+        found = topics.cluster(vectors, None)
+        rows = np.flatnonzero(np.isin(ids, sample_ids(ids, size)))
+        table = term_table([texts[row] for row in rows])
+        groups = topics.document_groups(vectors[rows])
+        top = [k.term for k in collection_top(table, tfidf_weights(table), 10, groups)]
+    labels = found.labels
+    return {
+        "sampled": f"k={found.k:<2} purity {purity(truth, labels):.2f} "
+        f"ARI {adjusted_rand(truth, labels):.2f}",
+        "keywords sampled": f"{sources_in_top(term_table(texts), truth, top)}/{len(set(truth))}",
+    }
+
+
 # --- running ------------------------------------------------------------------------------
 
 
@@ -311,7 +352,9 @@ def write_corpus(folder: Path, sources: dict[str, tuple[Source, int]], seed: int
         writer(folder / name, count, random.Random(f"{seed}:{name}"))
 
 
-async def evaluate(app: AppContext, name: str, root: Path, sources: list[str]) -> dict[str, str]:
+async def evaluate(
+    app: AppContext, name: str, root: Path, sources: list[str], share: int
+) -> dict[str, str]:
     corpus = Corpus(core(app).crud)
     collection = await corpus.collection(name)
     ids, vectors = await corpus.vectors(collection)
@@ -332,19 +375,22 @@ async def evaluate(app: AppContext, name: str, root: Path, sources: list[str]) -
     titled = [titled_text(refs[int(i)].title, texts.get(int(i), "")) for i in ids]
     coverage = keyword_coverage(titled, truth, vectors)
     row["keywords before"], row["keywords after"] = coverage["before"], coverage["after"]
+    row.update(
+        sampled_scores(ids, vectors, titled, truth, max(topics.MIN_DOCUMENTS, len(ids) // share))
+    )
     return row
 
 
-async def run(root: Path, built: dict[str, dict[str, tuple[Source, int]]]) -> None:
+async def run(root: Path, built: dict[str, dict[str, tuple[Source, int]]], share: int) -> None:
     rows = []
     async with AppContext(Settings(data_dir=root / "data")) as app:
         for name in built:
             await semantic_core(app).ingest.ingest_paths(
                 [root / name], IngestOptions(collection=name)
             )
-            rows.append(await evaluate(app, name, root, list(built[name])))
-    columns = ["corpus", "docs", "sources", "before", "after", "service k"]
-    columns += ["keywords before", "keywords after"]
+            rows.append(await evaluate(app, name, root, list(built[name]), share))
+    columns = ["corpus", "docs", "sources", "before", "after", "sampled", "service k"]
+    columns += ["keywords before", "keywords after", "keywords sampled"]
     widths = [max(len(c), *(len(r[c]) for r in rows)) for c in columns]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in rows:
@@ -356,6 +402,9 @@ def main() -> None:
     parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL, help="BEIR corpora folder")
     parser.add_argument("--keep", type=Path, default=None, help="build in DIR and keep it")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--share", type=int, default=3, help="sampled columns: samples of 1/SHARE of a corpus"
+    )
     args = parser.parse_args()
     if not (args.eval / "scifact").is_dir():
         print(f"no SciFact/Cranfield under {args.eval}: sample_docs and generated pages only")
@@ -364,7 +413,7 @@ def main() -> None:
         root = args.keep or Path(scratch)
         for name, sources in built.items():
             write_corpus(root / name, sources, args.seed)
-        asyncio.run(run(root, built))
+        asyncio.run(run(root, built, args.share))
 
 
 if __name__ == "__main__":
