@@ -3,10 +3,15 @@ optional trigram index.
 
 Each collection has its own FTS5 table, ``chunks_fts_<collection id>``, so BM25's
 statistics (how many chunks, their average length, how many hold a word) are the
-collection's own: another collection beside it moves none of its scores. The table is
-made in the transaction that inserts the collection's row and dropped in the one that
-deletes it (mapper events on ``Collection``), before the row's cascade, so a dropped
-collection's chunks are not taken out of an index one by one.
+collection's own: another collection beside it moves none of its scores. Measured by
+bench/fts_collections.py beside a collection of 156k chunks of manuals and changelogs:
+SciFact's keyword nDCG@10 (train) stays 0.698, where the shared index gave 0.684; a
+keyword query in SciFact takes 15 ms at p50 instead of 70 (the shared index's best rows
+were the other collection's, and every match was joined); one in the large collection
+75 ms instead of 99; and writing chunks through the triggers costs the same (0.99
+times). The table is made in the transaction that inserts the collection's row and
+dropped in the one that deletes it (mapper events on ``Collection``), before the row's
+cascade, so a dropped collection's chunks are not taken out of an index one by one.
 
 Each index is external-content: the text lives once, in ``chunks``, and the index reads
 it, when it must (``rebuild``, counting its rows), through a view of the collection's
