@@ -25,6 +25,11 @@ COLUMN = "embedding_vector"
 # The candidates an HNSW scan keeps (pgvector's hnsw.ef_search, 40 by default); a query
 # asks for up to a few hundred chunks, and the iterative scan goes on past filtered rows.
 EF_SEARCH = 200
+# How many index entries an iterative scan visits before it gives up (pgvector's
+# hnsw.max_scan_tuples, 20,000 by default). A collection that holds a small share of the
+# table, or a --path that matches few documents, can leave fewer rows than asked for when
+# it stops: those searches are answered exactly instead (``nearest``).
+MAX_SCAN_TUPLES = 20_000
 
 # float16 bytes (little-endian, as numpy writes them) to real[]: sign, exponent, mantissa.
 _DECODE_FUNCTION = """
@@ -113,28 +118,47 @@ async def nearest(
     limit: int,
     path_glob: str | None,
 ) -> list[tuple[int, int, float]]:
-    """(chunk id, document id, cosine similarity), best first, through the HNSW index."""
+    """(chunk id, document id, cosine similarity), best first, through the HNSW index;
+    where the index gives up before ``limit`` chunks passed the filters, by reading every
+    vector of the collection (or of its documents that match ``path_glob``)."""
     dimension = int(vector.shape[0])
-    literal = "[" + ",".join(repr(float(x)) for x in vector) + "]"
-    # The parameter travels as text: the driver has no codec for halfvec.
-    query = f"CAST(CAST(:vector AS text) AS halfvec({dimension}))"
-    distance = f"c.{COLUMN}::halfvec({dimension}) <=> {query}"
-    sql = (
-        f"SELECT c.id, c.document_id, 1 - ({distance}) AS score "
-        "FROM chunks c JOIN documents d ON d.id = c.document_id "
-        f"WHERE d.collection_id = :collection AND vector_dims(c.{COLUMN}) = {dimension} "
-        + ("AND d.path ~ :pattern " if path_glob else "")
-        + f"ORDER BY {distance} LIMIT :limit"
-    )
-    params: dict[str, Any] = {"vector": literal, "collection": collection_id, "limit": limit}
+    params: dict[str, Any] = {
+        "vector": "[" + ",".join(repr(float(x)) for x in vector) + "]",
+        "collection": collection_id,
+        "limit": limit,
+    }
     if path_glob:
         params["pattern"] = glob_to_regex(path_glob)
     # The index yields the nearest chunks of every collection; the iterative scan goes on
-    # until enough of this collection's have passed the filter (pgvector 0.8).
+    # until enough of this collection's have passed the filter (pgvector 0.8), or until
+    # it has visited MAX_SCAN_TUPLES entries.
     await session.execute(text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
     await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    await session.execute(text(f"SET LOCAL hnsw.max_scan_tuples = {MAX_SCAN_TUPLES}"))
+    sql = _nearest_sql(dimension, bool(path_glob), exact=False)
     rows = (await session.execute(text(sql), params)).all()
+    if len(rows) < limit:
+        # Too few: the collection or the path holds fewer chunks than asked for, or the
+        # scan stopped early. The exact answer reads only that collection's vectors.
+        sql = _nearest_sql(dimension, bool(path_glob), exact=True)
+        rows = (await session.execute(text(sql), params)).all()
     hits = [(int(c), int(d), float(s)) for c, d, s in rows]
     # Relaxed order is nearly sorted already; equal scores go by chunk id. (An ORDER BY
     # with a second key would keep the planner off the index.)
     return sorted(hits, key=lambda hit: (-hit[2], hit[0]))
+
+
+def _nearest_sql(dimension: int, path_filter: bool, exact: bool) -> str:
+    # The parameter travels as text: the driver has no codec for halfvec.
+    query = f"CAST(CAST(:vector AS text) AS halfvec({dimension}))"
+    distance = f"c.{COLUMN}::halfvec({dimension}) <=> {query}"
+    # "+ 0" is not the indexed expression, so the planner cannot take the index: the
+    # collection's rows are found through their documents and sorted.
+    order = f"({distance}) + 0" if exact else distance
+    return (
+        f"SELECT c.id, c.document_id, 1 - ({distance}) AS score "
+        "FROM chunks c JOIN documents d ON d.id = c.document_id "
+        f"WHERE d.collection_id = :collection AND vector_dims(c.{COLUMN}) = {dimension} "
+        + ("AND d.path ~ :pattern " if path_filter else "")
+        + f"ORDER BY {order} LIMIT :limit"
+    )
