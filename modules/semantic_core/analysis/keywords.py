@@ -19,9 +19,30 @@ and a round is ordered by score. A term's score is its mean over the groups, eac
 group weighing the same whatever its size. A collection too small for topics is one
 group, and the list is then the plain ranking by score.
 
-Everything is computed in one pass over the chunk text and stored in
-``keyword_cache`` with the collection's fingerprint (its generation); the next
-call reuses it until a document is added, changed or removed.
+Nothing here reads the whole collection. The collection's keywords, and the
+document frequencies (df) every document is weighed with, are counted on a sample of
+at most ``SAMPLE_DOCUMENTS`` documents, the ones whose id hashes lowest
+(``sample_ids``): a change moves the sample by the documents added or removed. The
+topic groups are found on the sample's vectors, and each group weighs the same in
+the list whatever its size, so a small part of the collection still has its say
+(``bench/topics.py``, "keywords sampled"). Both are stored in ``keyword_cache`` with
+the collection's fingerprint (its generation).
+
+A document's keywords are computed when asked, from its own text and the stored df
+(``Frequencies``); with a complete df (a collection no larger than the sample) they
+are exactly those of a TF-IDF table of the whole collection. After a change the
+stored df keeps serving while the collection's size stays within ``DRIFT`` of the
+size it was counted at: the first ``show``, ``keywords DOC`` or MCP ``get_document``
+after a change reads that one document, never the collection. A df a few documents
+old barely moves one document's idf, and a sampled df is an estimate anyway.
+Measured on 10,000 generated documents (each the sentences of three SciFact
+abstracts), 500 probed: with the df counted on 2,000 of them, a document's top 10
+shares 91% of its terms with the complete df's, and the first keyword is the same
+for 81% (1,000: 88% / 72%; 4,000: 94% / 87%); what moves are rare terms a sample
+cannot tell apart. A complete df counted before the last 10% of the documents came
+keeps 98.6% (96.6%). On 30,000 such documents (a loaded two-core machine) the
+first ``show`` after a change took 0.9 s instead of 104 s, the collection's
+keywords 12 s instead of 115 s, and memory 0.3 GB instead of 1.6 GB.
 """
 
 from __future__ import annotations

@@ -20,6 +20,22 @@ over-counts by one about as often as it is right (``bench/topics.py``). The
 silhouette needs no n x n matrix: for unit vectors the mean similarity of a document
 to a cluster is its dot product with the cluster's vector sum, divided by its size.
 
+Large collections: k-means runs on a fixed random sample of ``KMEANS_SAMPLE``
+documents; then every document goes to its nearest centre and each centre moves to
+the mean of its documents (one Lloyd step over all), a block of ``ASSIGN_BLOCK``
+rows at a time, so memory is the stored vectors plus a block, never a centred copy
+of them all. The silhouette reported is the sample's. Labels are read from at most
+``TERMS_SAMPLE`` documents shared out between the topics (the small ones whole),
+each standing for its topic's size over its sampled count. On 30,000 documents of
+mixed SciFact sentences the partition agreed with k-means on all of them at ARI
+0.99 (automatic k = 2) and 0.73 at k = 8, where k-means over all is itself unsure
+(0.83 with a 20,000 sample, at 2.5 times the time); k-means took 8 s of CPU time at
+k = 8 instead of 21. On 300,000 synthetic vectors in 10 groups (a 20,000 sample):
+ARI 1.0, 11 s of CPU time, 116 MB allocated beside the 293 MB of vectors. On
+``bench/topics.py``'s sourced corpora with samples of a third, ARI stayed within
+0.02 of the full clustering, or above it, on all but one corpus (six-one-3x: 0.72
+against 0.77, k 5 against 7).
+
 Labels: c-TF-IDF. The term counts of a topic's documents are pooled; a term's
 weight is its share of the topic's terms times log(1 + A / f), with A the mean
 number of terms per topic and f the term's count over all topics. Only terms
@@ -46,7 +62,7 @@ SEED = 0
 N_INIT = 4
 MAX_ITERATIONS = 100
 AUTO_K_SAMPLE = 1500  # documents the choice of k is judged on (all of a smaller collection)
-KMEANS_SAMPLE = 20_000  # documents k-means runs on; the others go to their nearest centre
+KMEANS_SAMPLE = 10_000  # documents k-means runs on; the others go to their nearest centre
 TERMS_SAMPLE = 4000  # documents whose text labels the topics, shared out between the topics
 ASSIGN_BLOCK = 8192  # rows centred at a time when every document is assigned
 NEIGHBOURS = 20  # links per document in the graph whose eigengap guesses k (sqrt(n) if fewer)
