@@ -125,7 +125,7 @@ def test_pairs_within_groups_come_once_whatever_the_chunk() -> None:
 
 def test_shared_counts_are_set_intersections() -> None:
     rng = np.random.default_rng(3)
-    pool = np.unique(rng.integers(0, 2**32 - 1, size=600, dtype=np.uint64))
+    pool = np.unique(rng.integers(0, 2**63, size=600, dtype=np.int64)).astype(np.uint64)
     blobs: list[bytes | None] = []
     for length in [128] * 30 + [5, 1, 60, 0]:
         blobs.append(np.sort(rng.choice(pool, length, replace=False)).tobytes() or None)
@@ -140,14 +140,36 @@ def test_shared_counts_are_set_intersections() -> None:
     assert max(expected) > 10
 
 
-def test_sketch_rows_take_the_low_bits_of_stored_sketches() -> None:
+def test_sketch_estimates_are_exact_for_whole_sets_and_close_for_samples() -> None:
+    words = WordHashes()
+    short = ["alpha beta gamma delta epsilon zeta eta theta", "alpha beta gamma delta kappa"]
+    rng = random.Random(4)
+    long = [f"w{rng.randrange(5000)}" for _ in range(3000)]
+    edited = list(long)
+    for place in range(0, 3000, 25):  # 120 of 3,000 words changed
+        edited[place] = "changed"
+    texts = [*short, " ".join(long), " ".join(edited)]
+    matrix, lengths = sketch_rows([copies.sketch(text, words) for text in texts])
+    firsts, seconds = np.array([0, 2]), np.array([1, 3])
+    estimates, samples = duplicates.sketch_scores(matrix, lengths, firsts, seconds)
+    sets = [set(duplicates.shingle_hashes(text, words).tolist()) for text in texts]
+    exact = [
+        len(sets[a] & sets[b]) / np.sqrt(len(sets[a]) * len(sets[b])) for a, b in [(0, 1), (2, 3)]
+    ]
+    assert estimates[0] == pytest.approx(exact[0]) and samples[0] == 4
+    assert estimates[1] == pytest.approx(exact[1], abs=0.08) and samples[1] >= 100
+    assert estimates[1] >= duplicates.score_floor(0.9, samples[1:])[0]
+
+
+def test_sketch_rows_take_the_high_bits_of_stored_sketches_in_order() -> None:
     text = "a short text of a few words to sketch here"
     blob = copies.sketch(text)
     assert blob is not None
     matrix, lengths = sketch_rows([blob, None, b""])
     stored = np.frombuffer(blob, dtype="<u8")
     assert lengths.tolist() == [len(stored), 0, 0]
-    assert matrix[0, : len(stored)].tolist() == (stored & np.uint64(0xFFFFFFFF)).tolist()
+    assert matrix[0, : len(stored)].tolist() == (stored >> np.uint64(32)).tolist()
+    assert (np.diff(matrix[0, : len(stored)].astype(np.int64)) >= 0).all()
 
 
 # --- the scan of a stored collection, on both backends --------------------------------------
