@@ -69,16 +69,16 @@ class VectorIndex:
             ones = np.ones((rows, 1), dtype=np.float32)
             return cls(*ids, matrix / norms, ones, np.zeros(0, dtype=np.float32), empty, empty)
         stored = np.ascontiguousarray(vectors, dtype=np.float16)
+        centre, projection = _principal(stored, dimension // SKETCH_FRACTION)
         norms = np.empty((rows, 1), dtype=np.float32)
-        for start, block in _blocks(stored):
-            norms[start : start + len(block)] = np.maximum(
-                np.linalg.norm(block, axis=1, keepdims=True), 1e-12
-            )
-        centre, projection = _principal(stored, norms, dimension // SKETCH_FRACTION)
         sketch = np.empty((rows, projection.shape[1]), dtype=np.float32)
+        # One pass, each block turned into float32 once: the conversion is what costs.
         for start, block in _blocks(stored):
-            unit = block / norms[start : start + len(block)]
-            sketch[start : start + len(block)] = (unit - centre) @ projection
+            end = start + len(block)
+            norms[start:end] = np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+            block /= norms[start:end]
+            block -= centre
+            sketch[start:end] = block @ projection
         return cls(*ids, stored, norms, centre, projection, sketch)
 
     @property
@@ -166,17 +166,15 @@ class VectorIndex:
         }
 
 
-def _principal(stored: np.ndarray, norms: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
-    """The mean unit row, and the ``keep`` directions along which a sample of the unit
-    rows varies most (right singular vectors, float32 (dim, keep))."""
+def _principal(stored: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of a sample of the unit rows, and the ``keep`` directions along which the
+    sample varies most (right singular vectors, float32 (dim, keep)). The centre only
+    shapes the directions: it adds the same to every row's sketch score."""
     import numpy as np
 
-    step = max(1, stored.shape[0] // SKETCH_SAMPLE)
-    sample = stored[::step].astype(np.float32) / norms[::step]
-    centre = np.zeros(stored.shape[1], dtype=np.float64)
-    for start, block in _blocks(stored):
-        centre += (block / norms[start : start + len(block)]).sum(axis=0, dtype=np.float64)
-    centre = (centre / stored.shape[0]).astype(np.float32)
+    sample = stored[:: max(1, stored.shape[0] // SKETCH_SAMPLE)].astype(np.float32)
+    sample /= np.maximum(np.linalg.norm(sample, axis=1, keepdims=True), 1e-12)
+    centre = sample.mean(axis=0)
     _, _, directions = np.linalg.svd(sample - centre, full_matrices=False)
     return centre, np.ascontiguousarray(directions[: max(1, keep)].T, dtype=np.float32)
 
