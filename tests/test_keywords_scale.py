@@ -85,6 +85,20 @@ def test_document_keywords_equal_the_full_table_when_the_df_is_complete() -> Non
         same_ranking(document_keywords(text, kept, keywords.STORED_TERMS), row)
 
 
+def test_part_of_a_table_weighs_as_a_table_of_those_documents() -> None:
+    texts = [r.text for r in source_records(3)]
+    rows = np.array([1, 4, 5, 8])
+    part = keywords.rows_of(term_table(texts), rows)
+    alone = term_table([texts[row] for row in rows])
+    top = keywords.STORED_TERMS
+    for found, full in zip(
+        top_per_row(part, tfidf_weights(part), top),
+        top_per_row(alone, tfidf_weights(alone), top),
+        strict=True,
+    ):
+        same_ranking(found, full)
+
+
 def test_sampled_frequencies_estimate_the_df_and_keep_terms_seen_twice() -> None:
     texts = ["heron nest", "heron wetland", "kiln glaze", "heron kiln"]
     kept = frequencies(term_table(texts), total=40)  # four documents of forty
@@ -162,6 +176,7 @@ def test_sampled_collection_keywords_still_name_every_source(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(keywords, "SAMPLE_DOCUMENTS", 18)
+    monkeypatch.setattr(keywords, "LIST_DOCUMENTS", 15)  # the list on part of the df's sample
     ingest_records(settings, source_records(15), collection="s")  # 45 documents
     asked = counting_texts(monkeypatch)
     result = analysis(settings, "keywords", collection="s", top=10)

@@ -23,7 +23,8 @@ Nothing here reads the whole collection. The collection's keywords, and the
 document frequencies (df) every document is weighed with, are counted on a sample of
 at most ``SAMPLE_DOCUMENTS`` documents, the ones whose id hashes lowest
 (``sample_ids``): a change moves the sample by the documents added or removed. The
-topic groups are found on the sample's vectors, and each group weighs the same in
+list is counted on the first ``LIST_DOCUMENTS`` of the sample by hash, its topic
+groups found on their vectors, and each group weighs the same in
 the list whatever its size, so a small part of the collection still has its say
 (``bench/topics.py``, "keywords sampled"). Both are stored in ``keyword_cache`` with
 the collection's fingerprint (its generation).
@@ -69,7 +70,8 @@ STORED_TERMS = 30  # per document and for the collection; --top can ask for up t
 DEFAULT_TOP = 10
 KEYWORDS_VERSION = 3  # part of the cache key: a change to how keywords are made invalidates it
 RANKS_THAT_COUNT = 10  # a document votes for the collection's keywords with its top terms
-SAMPLE_DOCUMENTS = 2000  # documents the df and the collection's keywords are counted on
+SAMPLE_DOCUMENTS = 2000  # documents the df is counted on
+LIST_DOCUMENTS = 1000  # of those, the documents the collection's keywords are counted on
 DRIFT = 0.1  # kept df serve one document while the collection's size moved less than this
 
 # Words too common in any prose to say what a text is about (on top of STOPWORDS).
@@ -150,6 +152,20 @@ def term_table(texts: Sequence[str]) -> TermTable:
         terms=np.asarray(indexes, dtype=np.intp),
         counts=np.asarray(counts, dtype=np.float64),
         size=len(texts),
+    )
+
+
+def rows_of(table: TermTable, rows: np.ndarray) -> TermTable:
+    """The part of ``table`` that holds ``rows`` (sorted positions), renumbered from 0."""
+    position = np.full(table.size, -1, dtype=np.intp)
+    position[rows] = np.arange(len(rows))
+    keep = position[table.documents] >= 0
+    return TermTable(
+        vocabulary=table.vocabulary,
+        documents=position[table.documents[keep]],
+        terms=table.terms[keep],
+        counts=table.counts[keep],
+        size=len(rows),
     )
 
 
@@ -427,12 +443,17 @@ def _keyword_table(
     data: dict[str, Any] = {"frequencies": frequencies(table, total).as_json()}
     if vectors is None:
         return data
+    # The list's sample is the df's first documents by hash: finding the topic groups
+    # costs as the cube of the documents (an eigen-decomposition), the df only linearly.
+    listed = sample_ids(np.asarray([doc.id for doc in documents]), LIST_DOCUMENTS)
+    rows = np.flatnonzero(np.isin([doc.id for doc in documents], listed))
+    table = rows_of(table, rows)
     ids, matrix = vectors
-    weights = tfidf_weights(table)
-    grouped = dict(zip(ids.tolist(), document_groups(matrix).tolist(), strict=True))
+    keep = np.isin(ids, listed)
+    grouped = dict(zip(ids[keep].tolist(), document_groups(matrix[keep]).tolist(), strict=True))
     # A document without a vector (no text to embed) joins the first group.
-    groups = np.asarray([grouped.get(doc.id, 0) for doc in documents], dtype=np.intp)
-    top = collection_top(table, weights, STORED_TERMS, groups)
+    groups = np.asarray([grouped.get(documents[row].id, 0) for row in rows], dtype=np.intp)
+    top = collection_top(table, tfidf_weights(table), STORED_TERMS, groups)
     data["collection"] = [[k.term, k.score] for k in top]
     return data
 
