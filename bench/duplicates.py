@@ -1,15 +1,26 @@
-"""Duplicates benchmark: every pair of the 5,183 SciFact abstracts, in blocked matrix products.
+"""Duplicates benchmark: the sketch scan against the exact all-pairs scan, then at scale.
 
-    python bench/duplicates.py [--corpus ../shared/eval/scifact/corpus.jsonl] [--limit N]
-                               [--threshold 0.9] [--plant 50]
+    python bench/duplicates.py [--documents 10000 100000 300000] [--thresholds 0.9 0.5]
+                               [--plant 0.01] [--workdir /tmp/duplicates] [--skip-ingest]
+                               [--exact-limit 20000]
 
-Ingests the abstracts as records (the ingest service's ``ingest_records``) into a
-temporary data dir, plus ``--plant`` records that copy an abstract with three
-words changed; each must come out paired with its source. Then runs the analysis
-service's duplicate scan twice: once for the timings (read, shingle vectors, pair
-scan, store), once under tracemalloc for the peak memory of the whole call; and
-times the pair scan alone on the same vectors, with its own peak. Exits quietly
-when the corpus is absent.
+The corpus: N documents, each the interleaved sentences of three SciFact abstracts
+(seeded, about 390 words, as ``bench/scale.py`` makes them), plus ``--plant`` x N near
+copies of documents spread over the corpus with 1 to 25 words replaced (a third of
+them also a fifth longer), so their scores spread from 1.0 to below 0.9.
+
+1. At the first size: the documents are ingested as records into a temporary data
+   dir, and at each threshold the analysis service's scan runs (time per stage, peak
+   traced memory), then the old algorithm on the same stored texts: every document's
+   shingle vector and the blocked all-pairs product (``near_pairs``). Recall of the
+   scan against that exact result, and how many planted copies each found.
+2. At every size: the scan's own code on the corpus held in memory (sketches made
+   with ``copies.sketch`` as ingest makes them, kept in ``--workdir`` for later runs;
+   texts served from memory in place of the database): time per stage, candidates,
+   pairs, peak traced memory; up to ``--exact-limit`` documents the exact all-pairs
+   time and the recall beside it. Later sizes run the first threshold only.
+
+Exits quietly when the SciFact corpus is absent.
 """
 
 from __future__ import annotations
@@ -17,130 +28,252 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
+import random
+import re
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from analyzer.app_context import AppContext
 from analyzer.settings import Settings
 from modules.core.module import core
+from modules.semantic_core import copies
+from modules.semantic_core.analysis import duplicates
 from modules.semantic_core.analysis.corpus import Corpus
-from modules.semantic_core.analysis.duplicates import (
-    DEFAULT_THRESHOLD,
-    HASH_DIMENSIONS,
-    DuplicatesReport,
-    near_pairs,
-    shingle_matrix,
-)
 from modules.semantic_core.ingest.service import IngestOptions, Record
 from modules.semantic_core.module import semantic_core
 
-DEFAULT_CORPUS = (
-    Path(__file__).resolve().parents[2] / "shared" / "eval" / "scifact" / "corpus.jsonl"
-)
-COLLECTION = "scifact"
+SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "eval" / "scifact" / "corpus.jsonl"
+COLLECTION = "dups"
+SEED = 22
+WORDS_PER_DOCUMENT = 390
 MIB = 2**20
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
 
 
-def read_records(corpus: Path, limit: int | None) -> list[Record]:
-    records = []
-    with corpus.open(encoding="utf-8") as lines:
+# --- the corpus ---------------------------------------------------------------------------
+
+
+def abstracts() -> list[list[str]]:
+    found = []
+    with SCIFACT.open(encoding="utf-8") as lines:
         for line in lines:
-            if limit is not None and len(records) >= limit:
-                break
-            row = json.loads(line)
-            records.append(Record(uid=row["_id"], text=row["text"], title=row.get("title", "")))
-    return records
+            sentences = [s for s in _SENTENCE.split(json.loads(line)["text"]) if s.strip()]
+            if sentences:
+                found.append(sentences)
+    return found
 
 
-def planted_copies(records: list[Record], count: int) -> list[Record]:
-    """Copies of ``count`` abstracts spread over the corpus, three words replaced in each."""
-    step = max(1, len(records) // max(count, 1))
-    copies = []
-    for record in records[::step][:count]:
-        words = record.text.split()
-        for position in (len(words) // 4, len(words) // 2, 3 * len(words) // 4):
-            words[position] = "changed"
-        copies.append(Record(f"copy-of-{record.uid}", " ".join(words), record.title))
-    return copies
+def document(rng: random.Random, pool: list[list[str]]) -> str:
+    queues = [list(sentences) for sentences in rng.sample(pool, 3)]
+    body: list[str] = []
+    words = 0
+    while words < WORDS_PER_DOCUMENT and any(queues):
+        sentence = rng.choice([q for q in queues if q]).pop(0)
+        body.append(sentence)
+        words += len(sentence.split())
+    return "\n\n".join(" ".join(body[i : i + 4]) for i in range(0, len(body), 4))
 
 
-def recall(report: DuplicatesReport, copies: list[Record]) -> str:
-    found = {frozenset((p.first.uid, p.second.uid)) for p in report.pairs}
-    hits = sum(frozenset((c.uid, c.uid.removeprefix("copy-of-"))) in found for c in copies)
-    return f"planted copies found: {hits}/{len(copies)}"
+def corpus(count: int, plant: float) -> tuple[list[str], list[tuple[int, int]]]:
+    """``count`` documents plus their planted copies, and (source, copy) index pairs."""
+    pool, rng = abstracts(), random.Random(SEED)
+    texts = [document(rng, pool) for _ in range(count)]
+    planted = []
+    for source in rng.sample(range(count), int(count * plant)):
+        words = texts[source].split()
+        for _ in range(rng.randint(1, 25)):
+            words[rng.randrange(len(words))] = rng.choice(["changed", "altered", "edited"])
+        if rng.random() < 1 / 3:
+            words += document(rng, pool).split()[: len(words) // 5]
+        planted.append((source, len(texts)))
+        texts.append(" ".join(words))
+    return texts, planted
 
 
-async def scan_with_service(app: AppContext, threshold: float, copies: list[Record]) -> None:
-    service = semantic_core(app).analysis
-    started = time.perf_counter()
-    report = await service.duplicates(COLLECTION, threshold)
-    total = time.perf_counter() - started
-    laps = "  ".join(f"{name} {seconds:.3f} s" for name, seconds in report.timings.items())
-    print(
-        f"duplicates at {threshold}: {len(report.pairs)} pairs in {len(report.clusters)} "
-        f"clusters over {report.documents} documents; {total:.2f} s ({laps})"
-    )
-    exact = sum(p.kind == "exact" for p in report.pairs)
-    print(f"  exact {exact}, near {len(report.pairs) - exact}; {recall(report, copies)}")
+def sketches(texts: list[str], workdir: Path, label: str) -> list[bytes | None]:
+    """Every text's sketch as ingest makes it, kept in ``workdir`` for the next run."""
+    cached = workdir / f"sketches-{label}.npy"
+    if cached.exists():
+        rows = np.load(cached)
+        return [row[row != 0].astype("<u8").tobytes() or None for row in rows]
+    words = duplicates.WordHashes()
+    blobs = [copies.sketch(text, words) for text in texts]
+    rows = np.zeros((len(blobs), copies.SKETCH_SIZE), dtype=np.uint64)
+    for index, blob in enumerate(blobs):
+        if blob:
+            values = np.frombuffer(blob, dtype="<u8")
+            rows[index, : len(values)] = values
+    workdir.mkdir(parents=True, exist_ok=True)
+    np.save(cached, rows)
+    return blobs
+
+
+# --- the scans ------------------------------------------------------------------------------
+
+
+class MemoryTexts:
+    """Stands in for ``Corpus.texts``: the texts held in memory, by index."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self._texts = texts
+
+    async def texts(self, collection_id: int, ids: Sequence[int] = ()) -> dict[int, str]:
+        return {i: self._texts[i] for i in ids}
+
+
+def sketch_scan(
+    texts: list[str], blobs: list[bytes | None], threshold: float
+) -> tuple[set[tuple[int, int]], dict[str, float], int, float]:
+    """The scan's code on texts in memory: pairs, seconds per stage, candidates, peak MiB."""
     tracemalloc.start()
-    await service.duplicates(COLLECTION, threshold)
+    laps: dict[str, float] = {}
+    started = time.perf_counter()
+    matrix, lengths = duplicates.sketch_rows(blobs)
+    laps["sketch rows"] = time.perf_counter() - started
+    firsts, seconds = duplicates.candidate_pairs(matrix, lengths, threshold)
+    laps["candidates"] = time.perf_counter() - started - sum(laps.values())
+    ids = list(range(len(texts)))
+    a, b, _ = asyncio.run(
+        duplicates.score_candidates(
+            MemoryTexts(texts),  # type: ignore[arg-type]
+            0,
+            ids,
+            firsts,
+            seconds,
+            threshold,
+        )
+    )
+    laps["verify"] = time.perf_counter() - started - sum(laps.values())
     peak = tracemalloc.get_traced_memory()[1] / MIB
     tracemalloc.stop()
-    print(f"peak traced memory of the whole duplicates call: {peak:.0f} MiB")
+    return set(zip(a.tolist(), b.tolist(), strict=True)), laps, len(firsts), peak
 
 
-def scan_alone(texts: list[str], threshold: float) -> None:
-    matrix = shingle_matrix(texts)
-    started = time.perf_counter()
-    near_pairs(matrix, threshold)
-    seconds = time.perf_counter() - started
+def exact_scan(texts: list[str], threshold: float) -> tuple[set[tuple[int, int]], float, float]:
+    """The old algorithm: every shingle vector, every pair: pairs, seconds, peak MiB."""
     tracemalloc.start()
-    near_pairs(matrix, threshold)
+    started = time.perf_counter()
+    firsts, seconds, _ = duplicates.near_pairs(duplicates.shingle_matrix(texts), threshold)
+    elapsed = time.perf_counter() - started
     peak = tracemalloc.get_traced_memory()[1] / MIB
     tracemalloc.stop()
-    n = len(matrix)
-    print(
-        f"pair scan alone: {n:,} x {n:,} ({n * (n - 1) // 2:,} pairs) x {HASH_DIMENSIONS} dims "
-        f"in {seconds:.2f} s; vectors {matrix.nbytes / MIB:.0f} MiB, "
-        f"scan peak {peak:.0f} MiB beyond them"
-    )
+    return set(zip(firsts.tolist(), seconds.tolist(), strict=True)), elapsed, peak
 
 
-async def run(
-    data_dir: Path, records: list[Record], copies: list[Record], threshold: float
+def recall(found: set[tuple[int, int]], exact: set[tuple[int, int]]) -> str:
+    if not exact:
+        return "recall n/a (no exact pairs)"
+    return f"recall {len(found & exact) / len(exact):.4f} ({len(found & exact)}/{len(exact)})"
+
+
+def planted_found(found: set[tuple[int, int]], planted: list[tuple[int, int]]) -> str:
+    return f"planted copies found {sum(p in found for p in planted)}/{len(planted)}"
+
+
+def laps_text(laps: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in laps.items())
+
+
+# --- through the service ----------------------------------------------------------------------
+
+
+async def service_scans(
+    data_dir: Path, texts: list[str], planted: list[tuple[int, int]], thresholds: list[float]
 ) -> None:
+    records = [Record(f"d{index:07d}", text) for index, text in enumerate(texts)]
     async with AppContext(Settings(data_dir=data_dir)) as app:
         started = time.perf_counter()
-        ingested = await semantic_core(app).ingest.ingest_records(
-            records + copies, IngestOptions(collection=COLLECTION)
+        report = await semantic_core(app).ingest.ingest_records(
+            records, IngestOptions(collection=COLLECTION)
         )
-        elapsed = time.perf_counter() - started
-        print(f"ingested {ingested.new} records, {ingested.chunks} chunks in {elapsed:.1f} s")
-        await scan_with_service(app, threshold, copies)
+        print(f"  ingested {report.new} records in {time.perf_counter() - started:.0f} s")
         corpus = Corpus(core(app).crud)
-        texts = await corpus.texts((await corpus.collection(COLLECTION)).id)
-    scan_alone(list(texts.values()), threshold)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"process peak RSS (ingest included): {rss:.0f} MiB")
+        collection = await corpus.collection(COLLECTION)
+        documents = await corpus.documents(collection.id)
+        stored = await corpus.texts(collection.id)
+        index = {d.uid: int(d.uid[1:]) for d in documents}
+        ordered = [stored.get(d.id, "") for d in documents]
+        position = [index[d.uid] for d in documents]
+        for threshold in thresholds:
+            tracemalloc.start()
+            started = time.perf_counter()
+            scan = await semantic_core(app).analysis.duplicates(COLLECTION, threshold)
+            elapsed = time.perf_counter() - started
+            peak = tracemalloc.get_traced_memory()[1] / MIB
+            tracemalloc.stop()
+            found = {
+                tuple(sorted((index[p.first.uid], index[p.second.uid]))) for p in scan.pairs
+            }
+            exact_rows, exact_seconds, exact_peak = exact_scan(ordered, threshold)
+            exact = {tuple(sorted((position[a], position[b]))) for a, b in exact_rows}
+            print(
+                f"  service scan at {threshold}: {elapsed:.2f} s ({laps_text(scan.timings)}), "
+                f"peak {peak:.0f} MiB; {len(found)} pairs; {recall(found, exact)}; "
+                f"{planted_found(found, planted)}"
+            )
+            print(
+                f"  exact all-pairs on the stored texts: {exact_seconds:.2f} s, peak "
+                f"{exact_peak:.0f} MiB; {len(exact)} pairs; "
+                f"ratio exact/scan {exact_seconds / elapsed:.1f}"
+            )
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def at_size(count: int, args: argparse.Namespace, first: bool) -> None:
+    started = time.perf_counter()
+    texts, planted = corpus(count, args.plant)
+    blobs = sketches(texts, args.workdir, f"{count}-{args.plant}")
+    print(
+        f"{count:,} documents + {len(planted):,} planted copies "
+        f"(made and sketched in {time.perf_counter() - started:.0f} s)"
+    )
+    if first and not args.skip_ingest:
+        with tempfile.TemporaryDirectory(prefix="duplicates-", dir=args.workdir) as tmp:
+            asyncio.run(service_scans(Path(tmp) / "data", texts, planted, args.thresholds))
+    for threshold in args.thresholds if first else args.thresholds[:1]:
+        started = time.perf_counter()
+        found, laps, candidates, peak = sketch_scan(texts, blobs, threshold)
+        elapsed = time.perf_counter() - started
+        bands, rows = duplicates.plan_bands(threshold)
+        line = (
+            f"  sketch scan in memory at {threshold} ({bands} bands of {rows}): {elapsed:.2f} s "
+            f"({laps_text(laps)}), peak {peak:.0f} MiB; {candidates:,} candidates, "
+            f"{len(found):,} pairs; {planted_found(found, planted)}"
+        )
+        if count <= args.exact_limit:
+            exact, exact_seconds, exact_peak = exact_scan(texts, threshold)
+            line += (
+                f"\n  exact all-pairs: {exact_seconds:.2f} s, peak {exact_peak:.0f} MiB, "
+                f"{len(exact):,} pairs; {recall(found, exact)}; "
+                f"ratio exact/scan {exact_seconds / elapsed:.1f}"
+            )
+        print(line, flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
-    parser.add_argument("--plant", type=int, default=50, help="near-copies to add")
+    parser.add_argument("--documents", type=int, nargs="+", default=[10_000, 100_000, 300_000])
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.9, 0.5])
+    parser.add_argument("--plant", type=float, default=0.01, help="near copies per document")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/duplicates"))
+    parser.add_argument("--skip-ingest", action="store_true", help="no service scan")
+    parser.add_argument(
+        "--exact-limit", type=int, default=20_000, help="run the exact scan up to this size"
+    )
     args = parser.parse_args()
-    if not args.corpus.is_file():
-        print(f"skipped: no corpus at {args.corpus} (pass --corpus)")
+    if not SCIFACT.is_file():
+        print(f"skipped: no corpus at {SCIFACT}")
         return
-    records = read_records(args.corpus, args.limit)
-    copies = planted_copies(records, args.plant)
-    with tempfile.TemporaryDirectory(prefix="analyzer-bench-") as tmp:
-        asyncio.run(run(Path(tmp) / "data", records, copies, args.threshold))
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    for position, count in enumerate(args.documents):
+        at_size(count, args, first=position == 0)
 
 
 if __name__ == "__main__":

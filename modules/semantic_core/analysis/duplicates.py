@@ -257,10 +257,11 @@ def sketch_rows(blobs: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
     matrix = np.full((len(blobs), SKETCH_SIZE), PAD, dtype=np.uint32)
     lengths = np.zeros(len(blobs), dtype=np.int32)
     full = [row for row, blob in enumerate(blobs) if blob and len(blob) == SKETCH_SIZE * 8]
-    if full:
-        joined = b"".join(blobs[row] or b"" for row in full)
-        matrix[full] = _high_bits(np.frombuffer(joined, dtype="<u8").reshape(len(full), -1))
-        lengths[full] = SKETCH_SIZE
+    for start in range(0, len(full), READ_PAGE):  # a page at a time: 3 copies of it at most
+        rows = full[start : start + READ_PAGE]
+        joined = b"".join(blobs[row] or b"" for row in rows)
+        matrix[rows] = _high_bits(np.frombuffer(joined, dtype="<u8").reshape(len(rows), -1))
+        lengths[rows] = SKETCH_SIZE
     for row, blob in enumerate(blobs):
         if blob and len(blob) != SKETCH_SIZE * 8:
             count = min(len(blob) // 8, SKETCH_SIZE)
