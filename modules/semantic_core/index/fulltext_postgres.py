@@ -58,10 +58,11 @@ HEADING_WEIGHT = 3.0
 # with the corpus: a SciFact query's common words ("cell": 38% of its chunks) matched most
 # of the collection. So the rarest terms' chunks are scored in full, up to RARE_ROWS of them
 # (a chunk holding none of the rare terms can only reach the top through common ones, which
-# carry little weight), and each later stage, for chunks holding only common terms, scores
-# at most COMMON_ROWS, and only if its best possible score could still reach the top.
+# carry little weight), and the later stages, for chunks holding only common terms, score
+# at most COMMON_ROWS between them, each only if its best possible score could still
+# reach the top.
 RARE_ROWS = 1000
-COMMON_ROWS = 300
+COMMON_ROWS = 600
 # The common terms whose chunks are tiered by how many of them they hold (2^6 - 1 tsquery
 # groups at most; a query rarely has more than six terms past the rare ones).
 TIERED_TERMS = 6
@@ -113,7 +114,8 @@ hits AS (
 SELECT h.id, h.document_id,
        sum(idf.idf * h.tf * ({K1} + 1)
            / (h.tf + {K1} * (1 - {B} + {B} * h.dl / CAST(:average_length AS float8))))
-       AS score
+       AS score,
+       (SELECT count(*) FROM matched) AS scored
 FROM hits h JOIN idf USING (lexeme)
 GROUP BY h.id, h.document_id
 ORDER BY score DESC, h.id
@@ -189,13 +191,28 @@ async def keyword_search(
     collection's chunk count and average length. Where no stage is cut short, the result
     is the exact BM25 ranking of every matching chunk. A --path filter narrows the hits,
     not the statistics, as on SQLite."""
-    chunks, average_length = statistics
     words = " ".join(query_terms(query))
-    if not words or chunks == 0:
+    if not words or statistics[0] == 0:
         return []
-    # Each statement below is meant for the GIN index; without it, the planner reads
-    # every chunk's vector for a common term, which is what this is built to avoid.
-    await session.execute(text("SET LOCAL enable_seqscan = off"))
+    # Each statement here is meant for the GIN index; without it, the planner reads every
+    # chunk's vector for a common term, which is what this is built to avoid. The setting
+    # is put back after: the transaction may be a whole command's snapshot.
+    switch = "SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', :to, true)"
+    before = (await session.execute(text(switch), {"to": "off"})).one()[0]
+    found = await _ranked(session, collection_id, words, limit, path_glob, statistics)
+    await session.execute(text(switch), {"to": before})
+    return found
+
+
+async def _ranked(
+    session: AsyncSession,
+    collection_id: int,
+    words: str,
+    limit: int,
+    path_glob: str | None,
+    statistics: tuple[int, float],
+) -> list[tuple[int, int, float]]:
+    chunks, average_length = statistics
     terms, alone = await _terms(session, collection_id, words, chunks)
     if not terms:
         return []
@@ -212,13 +229,19 @@ async def keyword_search(
         params["pattern"] = glob_to_regex(path_glob)
     sql = text(_bm25_sql(bool(path_glob)))
     found: list[tuple[int, int, float]] = []
-    for match, rows, best_possible in _stages(terms, chunks):
+    budget = COMMON_ROWS  # shared by the stages after the first
+    for match, rare, best_possible in _stages(terms, chunks):
         if len(found) >= limit and found[limit - 1][2] >= best_possible:
             continue  # nothing this stage holds can displace what is found
-        rows_found = await session.execute(sql, {**params, "match": match, "rows": rows})
-        found.extend((int(c), int(d), float(s)) for c, d, s in rows_found)
+        if not rare and budget <= 0:
+            break
+        rows = RARE_ROWS if rare else budget
+        rows_found = (await session.execute(sql, {**params, "match": match, "rows": rows})).all()
+        found.extend((int(c), int(d), float(s)) for c, d, s, _ in rows_found)
         found.sort(key=lambda hit: (-hit[2], hit[0]))
         del found[limit:]
+        if not rare and rows_found:
+            budget -= int(rows_found[0][3])
     return found
 
 
@@ -260,8 +283,9 @@ async def _terms(
     return sorted(terms, key=lambda t: (t.df, t.lexeme)), alone
 
 
-def _stages(terms: list[_Term], chunks: int) -> list[tuple[str, int, float]]:
-    """(tsquery, most chunks to score, best score a chunk first found there can reach).
+def _stages(terms: list[_Term], chunks: int) -> list[tuple[str, bool, float]]:
+    """(tsquery, whether it is the rare terms' stage, best score a chunk first found there
+    can reach).
 
     First every chunk holding one of the rarest terms, up to RARE_ROWS in all. Then, for
     the other terms, tier by tier, the chunks holding m of the TIERED_TERMS rarest of
@@ -280,19 +304,19 @@ def _stages(terms: list[_Term], chunks: int) -> list[tuple[str, int, float]]:
     rest = terms[len(rare) + len(tiered) :]
     bounds = [_idf(t.df, chunks) * (K1 + 1) for t in tiered]  # rarest (largest) first
     rest_bound = sum(_idf(t.df, chunks) * (K1 + 1) for t in rest)
-    stages: list[tuple[str, int, float]] = []
+    stages: list[tuple[str, bool, float]] = []
     earlier = _any(rare) if rare else ""
     if rare:
-        stages.append((earlier, RARE_ROWS, math.inf))
+        stages.append((earlier, True, math.inf))
     previous_tier = ""
     for m in range(len(tiered), 0, -1):
         tier = _at_least(tiered, m)
         excluded = [q for q in (earlier, previous_tier) if q]
-        stages.append((_excluding(tier, excluded), COMMON_ROWS, sum(bounds[:m]) + rest_bound))
+        stages.append((_excluding(tier, excluded), False, sum(bounds[:m]) + rest_bound))
         previous_tier = tier
     if rest:
         excluded = [q for q in (earlier, previous_tier) if q]
-        stages.append((_excluding(_any(rest), excluded), COMMON_ROWS, rest_bound))
+        stages.append((_excluding(_any(rest), excluded), False, rest_bound))
     return stages
 
 
