@@ -47,6 +47,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -319,7 +320,7 @@ def numpy_floor(rows: int, count: int) -> list[float]:
 # --- one size ---------------------------------------------------------------------------
 
 
-def measure(size: int, args: argparse.Namespace, postgres: object | None) -> dict[str, object]:
+def measure(size: int, args: argparse.Namespace, postgres: Any) -> dict[str, object]:
     corpus = write_corpus(args.workdir / f"corpus-{size}", size)
     data = args.workdir / (f"pg-data-{size}" if postgres else f"data-{size}")
     environment: dict[str, str] = {}
@@ -328,17 +329,26 @@ def measure(size: int, args: argparse.Namespace, postgres: object | None) -> dic
             "ANALYZER_DB_FRAMEWORK_URL": postgres.create_database(f"scale_{size}_fw"),
             "ANALYZER_DB_SEMANTIC_CORE_URL": postgres.create_database(f"scale_{size}_sc"),
         }
-    if data.exists() and (args.fresh or postgres is not None):
-        subprocess.run(["rm", "-rf", str(data)], check=True)
+    # Markers live beside the data directory: a file of its own inside it would be one
+    # that analyzer did not make (and that its privacy check reports).
+    marker = data.with_name(data.name + ".ingested")
+    if args.fresh or postgres is not None:
+        subprocess.run(["rm", "-rf", str(data), str(marker)], check=True)
     runner = Runner(data, environment)
     figures: dict[str, object] = {"documents": size}
-    if not (data / ".ingested").exists():
+    if not marker.exists():
         first = ingest(runner, corpus, args.workers if postgres is not None else 1)
         figures["ingest"] = first
-        (data / ".ingested").write_text(json.dumps(first))
+        marker.write_text(json.dumps(first))
     else:
-        figures["ingest"] = {**json.loads((data / ".ingested").read_text()), "reused": True}
-    figures["db_mib"] = folder_size(data) / 2**20 if postgres is None else float("nan")
+        figures["ingest"] = {**json.loads(marker.read_text()), "reused": True}
+    if postgres is None:
+        figures["db_mib"] = folder_size(data) / 2**20
+    else:
+        sizes = postgres.psql(
+            f"SELECT pg_database_size('scale_{size}_sc') + pg_database_size('scale_{size}_fw')"
+        )
+        figures["db_mib"] = int(sizes) / 2**20
     figures["reingest"] = runner.run(["ingest", str(corpus), "-c", COLLECTION])[0]
     figures["cold"] = cold_queries(runner, args.cold)
     with server(runner):
@@ -403,18 +413,20 @@ def growth(args: argparse.Namespace) -> None:
     corpus = write_corpus(args.workdir / f"corpus-{size}", size)
     new = write_corpus(args.workdir / f"corpus-new-{size}", size, seed=SEED + 1)
     base = args.workdir / f"growth-base-{size}"
-    if not (base / ".ingested").exists():
+    base_marker = base.with_name(base.name + ".ingested")
+    if not base_marker.exists():
         subprocess.run(["rm", "-rf", str(base)], check=True)
         ingest(Runner(base, {}), corpus, 1)
-        (base / ".ingested").write_text("")
+        base_marker.write_text("")
     grown = args.workdir / f"growth-{args.growth}"
-    if not (grown / ".grown").exists():
+    grown_marker = grown.with_name(grown.name + ".grown")
+    if not grown_marker.exists():
         subprocess.run(["rm", "-rf", str(grown)], check=True)
         subprocess.run(["cp", "-r", str(base), str(grown)], check=True)
         started = time.perf_counter()
         chunks = grow(grown / "semantic_core.db", args.growth)
         print(f"grown to {chunks:,} chunks in {time.perf_counter() - started:.0f} s")
-        (grown / ".grown").write_text(str(chunks))
+        grown_marker.write_text(str(chunks))
     rows: dict[str, list[dict[str, float]]] = {"small": [], "large": []}
     for _ in range(args.runs):
         for label, source in (("small", base), ("large", grown)):
