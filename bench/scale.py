@@ -226,25 +226,17 @@ def ingest(runner: Runner, corpus: Path, workers: int) -> dict[str, float]:
     return {"seconds": seconds, "chunks": chunks, "rss_mib": float("nan")}
 
 
-def cold_queries(runner: Runner, count: int) -> dict[str, list[float]]:
+def query_latencies(runner: Runner, count: int, server: bool) -> dict[str, list[float]]:
+    """Per mode, ``count`` distinct claims: without a server, the wall time of each fresh
+    process; through the server, the ``seconds`` that ``query --json`` reports."""
     found: dict[str, list[float]] = {mode: [] for mode in MODES}
-    texts = claims(count * len(MODES), skip=0)
+    texts = claims(count * len(MODES), skip=200 if server else 0)
     for index in range(count):
         for offset, mode in enumerate(MODES):
             text = texts[index * len(MODES) + offset]
             args = ["query", text, "-c", COLLECTION, "--mode", mode, "--json"]
-            found[mode].append(runner.run(args)[0])
-    return found
-
-
-def warm_queries(runner: Runner, count: int) -> dict[str, list[float]]:
-    found: dict[str, list[float]] = {mode: [] for mode in MODES}
-    texts = claims(count * len(MODES), skip=200)
-    for index in range(count):
-        for offset, mode in enumerate(MODES):
-            text = texts[index * len(MODES) + offset]
-            args = ["query", text, "-c", COLLECTION, "--mode", mode, "--json"]
-            found[mode].append(json.loads(runner.run(args, server=True)[1])["seconds"])
+            seconds, out = runner.run(args, server=server)
+            found[mode].append(json.loads(out)["seconds"] if server else seconds)
     return found
 
 
@@ -350,10 +342,10 @@ def measure(size: int, args: argparse.Namespace, postgres: Any) -> dict[str, obj
         )
         figures["db_mib"] = int(sizes) / 2**20
     figures["reingest"] = runner.run(["ingest", str(corpus), "-c", COLLECTION])[0]
-    figures["cold"] = cold_queries(runner, args.cold)
+    figures["cold"] = query_latencies(runner, args.cold, server=False)
     with server(runner):
         runner.run(["query", "warm up", "-c", COLLECTION], server=True)
-        figures["warm"] = warm_queries(runner, args.queries)
+        figures["warm"] = query_latencies(runner, args.queries, server=True)
         if not args.skip_analysis:
             figures["analysis"] = analysis(runner, corpus)
             figures["show_after_change"] = show_after_change(runner, corpus)
