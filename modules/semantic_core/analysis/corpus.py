@@ -78,8 +78,12 @@ class Corpus:
         if not text:
             raise UsageError("the document is empty; pass a path, a uid or the end of a path")
         scope = {"collection_id": collection.id}
-        for filters in ({"path": _path_forms(text)}, {"uid": storable(text)}):
-            rows = await self.crud.values(Document, REF_COLUMNS, filters={**scope, **filters})
+        for key, value in (("path", _path_forms(text)), ("uid", storable(text))):
+            # Ordered by the looked-up column, so SQLite uses its (collection, column)
+            # index; in id order it would read the whole collection (see ingest's settle).
+            rows = await self.crud.values(
+                Document, REF_COLUMNS, filters={**scope, key: value}, order_by=key
+            )
             if len(rows) == 1:
                 return DocumentRef(*rows[0])
         suffix = storable(text.removeprefix("./"))

@@ -538,6 +538,10 @@ class IngestRun:
             Document,
             ["path", "id", "content_hash"],
             filters={"collection_id": self.collection.id, "path": list(fresh)},
+            # In path order, SQLite looks each path up in the (collection, path) index; in
+            # id order it read every document of the collection to skip a sort: 1.2 s a
+            # batch at 321k documents, most of an ingest's time into a large collection.
+            order_by="path",
             session=session,
         )
         same = set()
