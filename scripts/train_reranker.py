@@ -332,16 +332,22 @@ def out_of_time(started: float, args: argparse.Namespace, step: int) -> bool:
     return False
 
 
+def start_training(args: argparse.Namespace) -> tuple[random.Random, Any, Path]:
+    """Seeds and threads set; the random generator, the training pairs and the source
+    model's directory, as both trainers begin."""
+    import torch
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    return random.Random(args.seed), load_pairs(args), source_dir()
+
+
 def train_cross(args: argparse.Namespace) -> None:
     import torch
     from tokenizers import Tokenizer
     from transformers import AutoModelForSequenceClassification
 
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    rng = random.Random(args.seed)
-    pairs = load_pairs(args)
-    src = source_dir()
+    rng, pairs, src = start_training(args)
     model = AutoModelForSequenceClassification.from_pretrained(
         str(src), num_labels=1, attn_implementation="eager"
     )
@@ -377,11 +383,9 @@ def train_cross(args: argparse.Namespace) -> None:
 
 def export_cross(model, src: Path, args: argparse.Namespace) -> None:
     import numpy as np
-    import onnx
     import onnxruntime as ort
     import torch
-    from build_models import fuse_attention, tokenizer_json_without_runtime_settings, write_json
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from build_models import fuse_and_quantize, tokenizer_json_without_runtime_settings, write_json
     from tokenizers import Tokenizer
 
     class Logits(torch.nn.Module):
@@ -422,14 +426,7 @@ def export_cross(model, src: Path, args: argparse.Namespace) -> None:
                 do_constant_folding=True,
             )
             ref = Logits(model)(*inputs).numpy().reshape(-1)
-        fuse_attention(fp32, fused)
-        quantize_dynamic(
-            str(fused),
-            str(out / "model.onnx"),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
+        fuse_and_quantize(fp32, fused, out / "model.onnx")
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     got = session.run(None, feeds)[0].reshape(-1)
     log(f"  int8 logits {got.round(3).tolist()} vs torch {ref.round(3).tolist()}")
@@ -455,11 +452,7 @@ def train_bi(args: argparse.Namespace) -> None:
     from tokenizers import Tokenizer
     from transformers import AutoModel
 
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    rng = random.Random(args.seed)
-    pairs = load_pairs(args)
-    src = source_dir()
+    rng, pairs, src = start_training(args)
     model = AutoModel.from_pretrained(str(src), attn_implementation="eager")
     tok = Tokenizer.from_file(str(src / "tokenizer.json"))
     tok.enable_padding(pad_id=0, pad_token="[PAD]")
